@@ -1,0 +1,142 @@
+"""The daemon: one asyncio loop running the probe scheduler and the HTTP server side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from loguru import logger
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+
+from watchdog.clock import Clock
+from watchdog.config import Settings
+from watchdog.health import FINDING_KINDS, assess
+from watchdog.metrics import Metrics
+from watchdog.model import Finding
+from watchdog.probes.suite import ProbeSuite
+from watchdog.server import create_app
+from watchdog.serving import bind, make_server
+from watchdog.status import StatusBoard
+
+# /healthz turns 503 when no probe cycle finished for this many intervals (plus the probe deadline).
+STALE_AFTER_INTERVALS = 3
+
+
+class Watchdog:
+    def __init__(
+        self, settings: Settings, *, clock: Clock, registry: CollectorRegistry, http: httpx.AsyncClient
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.suite = ProbeSuite(settings, http, clock)
+        self.metrics = Metrics(registry)
+        self.registry = registry
+        self.board = StatusBoard(started_at=clock.time())
+        self._started = clock.monotonic()
+
+    async def probe_cycle(self) -> list[Finding]:
+        results = await self.suite.run_cycle()
+        findings = assess(results, now=self.clock.time(), stall_seconds=self.settings.stall_seconds)
+        self.metrics.observe_probes(results)
+        self.metrics.observe_findings(findings, known_kinds=FINDING_KINDS)
+        _log_changes(self.board.findings, findings)
+        self.board.record_cycle(results, findings, mono=self.clock.monotonic(), wall=self.clock.time())
+        self.metrics.last_cycle.set(self.clock.time())
+        return findings
+
+    async def guarded(self, job: str, step: Callable[[], Awaitable[object]]) -> None:
+        """A failing job is logged and counted; it never stops the daemon."""
+        try:
+            await step()
+        except Exception as exc:
+            self.metrics.job_failures.labels(job=job).inc()
+            logger.opt(exception=exc).error("job {} failed: {}", job, exc)
+
+    def liveness(self) -> tuple[bool, str]:
+        limit = (
+            self.settings.probe_interval_seconds * STALE_AFTER_INTERVALS + self.settings.probe_timeout_seconds
+        )
+        since = self.board.last_cycle_at if self.board.last_cycle_at is not None else self._started
+        age = self.clock.monotonic() - since
+        what = "last probe cycle" if self.board.last_cycle_at is not None else "started"
+        return age <= limit, f"{what} {age:.1f}s ago (limit {limit:g}s)"
+
+    def http_app(self) -> Starlette:
+        return create_app(
+            self.board, self.registry, settings_view=self.settings.public(), liveness=self.liveness
+        )
+
+
+class Daemon:
+    """Owns the scheduler and the server; `stop()` (or SIGTERM/SIGINT) shuts both down cleanly."""
+
+    def __init__(self, watchdog: Watchdog) -> None:
+        self.watchdog = watchdog
+        host, port = watchdog.settings.listen
+        self.socket = bind(host, port)
+        self.server = make_server(watchdog.http_app(), handle_signals=False)
+        self.scheduler = AsyncIOScheduler()
+
+    @property
+    def url(self) -> str:
+        host, port = self.socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self.watchdog.settings
+        self.scheduler.add_job(
+            self.watchdog.guarded,
+            "interval",
+            args=["probes", self.watchdog.probe_cycle],
+            seconds=settings.probe_interval_seconds,
+            next_run_time=datetime.now().astimezone(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(settings.probe_interval_seconds)),
+            id="probes",
+        )
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        self.scheduler.start()
+        logger.info(
+            "watchdog listening on {} probing every {:g}s (recovery mode {})",
+            self.url,
+            settings.probe_interval_seconds,
+            settings.recovery_mode,
+        )
+        try:
+            await self.server.serve(sockets=[self.socket])
+        finally:
+            self.scheduler.shutdown(wait=False)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            self.socket.close()
+            logger.info("watchdog stopped")
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        logger.info("received {}, shutting down", sig.name)
+        self.stop()
+
+
+def _log_changes(before: list[Finding], after: list[Finding]) -> None:
+    def key(f: Finding) -> tuple[str, str, str]:
+        return (f.kind, f.target, str(f.evidence.get("contact", "")))
+
+    old = {key(f) for f in before}
+    new = {key(f) for f in after}
+    for finding in after:
+        if key(finding) not in old:
+            logger.warning("finding {} on {}: {}", finding.kind, finding.target, finding.summary)
+    for finding in before:
+        if key(finding) not in new:
+            logger.info("cleared {} on {}", finding.kind, finding.target)

@@ -1,0 +1,89 @@
+"""`evo-watchdog` / `python -m watchdog`: run, check, sim, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from watchdog import __version__
+from watchdog.clock import SystemClock
+from watchdog.config import Settings
+from watchdog.errors import ConfigError
+from watchdog.logsetup import configure_logging
+
+EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evo-watchdog", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"evo-watchdog {__version__}")
+    parser.add_argument(
+        "--env-file", type=Path, default=None, help="settings file (default: ./.env when it exists)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="the daemon: probe on a schedule, serve /metrics, /healthz, /api/status")
+    check = sub.add_parser("check", help="probe everything once; exit 1 when anything is unhealthy")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    demo = sub.add_parser("demo", help="the watchdog against the built-in emulators, with faults injected")
+    demo.add_argument("--seconds", type=float, default=8.0, help="how long each phase watches (default 8)")
+    sim = sub.add_parser("sim", help="run an emulator: evolution or dify")
+    from watchdog.sim.cli import add_sim_arguments
+
+    add_sim_arguments(sim)
+    return parser
+
+
+def load_settings(env_file: Path | None) -> Settings:
+    if env_file is None and Path(".env").is_file():
+        env_file = Path(".env")
+    return Settings.from_env(os.environ, env_file)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "sim":
+        from watchdog.sim.cli import run_sim
+
+        return run_sim(args)
+    if args.command == "demo":
+        from watchdog.demo import run_demo
+
+        return run_demo(seconds=args.seconds)
+    try:
+        settings = load_settings(args.env_file)
+    except ConfigError as exc:
+        print(f"evo-watchdog: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    if args.command == "check":
+        return asyncio.run(check(settings, as_json=args.json))
+    return asyncio.run(run(settings))
+
+
+async def check(settings: Settings, *, as_json: bool) -> int:
+    from watchdog.health import assess
+    from watchdog.probes.suite import ProbeSuite, http_client
+    from watchdog.report import render_json, render_table
+
+    clock = SystemClock()
+    async with http_client(settings) as http:
+        results = await ProbeSuite(settings, http, clock).run_cycle()
+    findings = assess(results, now=clock.time(), stall_seconds=settings.stall_seconds)
+    print(render_json(results, findings) if as_json else render_table(results, findings))
+    return EXIT_UNHEALTHY if findings else EXIT_OK
+
+
+async def run(settings: Settings) -> int:
+    from watchdog.app import Daemon, Watchdog
+    from watchdog.probes.suite import http_client
+
+    async with http_client(settings) as http:
+        watchdog = Watchdog(settings, clock=SystemClock(), registry=CollectorRegistry(), http=http)
+        await Daemon(watchdog).run()
+    return EXIT_OK

@@ -1,0 +1,136 @@
+"""Typed calls to the Evolution API endpoints the watchdog reads (facts in shared/reference/evolution-api.md).
+
+Only read-only calls live here for now; it never calls logout or delete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from watchdog.clients.http import JsonClient, as_dict
+from watchdog.errors import UpstreamProtocolError
+
+
+@dataclass(frozen=True)
+class EvolutionInfo:
+    version: str
+    whatsapp_web_version: str  # "" before 2.3.0
+    client_name: str
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    name: str
+    stored_status: str  # connectionStatus as persisted: may say open while the live state differs
+    integration: str
+
+
+@dataclass(frozen=True)
+class DifyBot:
+    id: str
+    enabled: bool
+    bot_type: str
+    api_url: str
+    api_key: str  # secret: compared, never shown
+
+
+@dataclass(frozen=True)
+class BotSession:
+    id: str
+    remote_jid: str
+    session_id: str  # = remoteJid until Dify returns a conversation_id
+    status: str  # opened | paused | closed
+    await_user: bool
+    updated_at: str  # ISO 8601 as stored by Prisma
+
+    @property
+    def conversation_id(self) -> str | None:
+        return None if self.session_id == self.remote_jid else self.session_id
+
+
+class EvolutionClient:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str, *, timeout: float) -> None:
+        self._api = JsonClient(http, "evolution", base_url, timeout=timeout)
+        self._headers = {"apikey": api_key} if api_key else {}
+
+    async def info(self) -> EvolutionInfo:
+        body = as_dict(await self._api.json("GET", "/"), "evolution", "GET /")
+        if "version" not in body:
+            raise UpstreamProtocolError("evolution", "GET / has no version: is this Evolution API?")
+        return EvolutionInfo(
+            version=str(body["version"]),
+            whatsapp_web_version=str(body.get("whatsappWebVersion") or ""),
+            client_name=str(body.get("clientName") or ""),
+        )
+
+    async def instances(self) -> list[InstanceRow]:
+        rows = await self._api.json("GET", "/instance/fetchInstances", headers=self._headers)
+        if not isinstance(rows, list):
+            raise UpstreamProtocolError("evolution", "fetchInstances did not return a list")
+        return [
+            InstanceRow(
+                name=str(row["name"]),
+                stored_status=str(row.get("connectionStatus") or ""),
+                integration=str(row.get("integration") or ""),
+            )
+            for row in rows
+            if isinstance(row, dict) and row.get("name")
+        ]
+
+    async def connection_state(self, instance: str) -> str | None:
+        """Live state (open|connecting|close), or None when Evolution has the instance in its DB only."""
+        body = as_dict(
+            await self._api.json("GET", f"/instance/connectionState/{_seg(instance)}", headers=self._headers),
+            "evolution",
+            "connectionState",
+        )
+        inner = body.get("instance")
+        if not isinstance(inner, dict):
+            raise UpstreamProtocolError("evolution", "connectionState has no instance object")
+        state = inner.get("state")
+        return str(state) if state is not None else None
+
+    async def dify_bots(self, instance: str) -> list[DifyBot]:
+        rows = await self._api.json("GET", f"/dify/find/{_seg(instance)}", headers=self._headers)
+        if rows is None:
+            return []
+        if not isinstance(rows, list):
+            raise UpstreamProtocolError("evolution", "dify/find did not return a list")
+        return [
+            DifyBot(
+                id=str(r["id"]),
+                enabled=bool(r.get("enabled", True)),
+                bot_type=str(r.get("botType") or ""),
+                api_url=str(r.get("apiUrl") or ""),
+                api_key=str(r.get("apiKey") or ""),
+            )
+            for r in rows
+            if isinstance(r, dict) and r.get("id")
+        ]
+
+    async def dify_sessions(self, instance: str, bot_id: str) -> list[BotSession]:
+        rows = await self._api.json(
+            "GET", f"/dify/fetchSessions/{_seg(bot_id)}/{_seg(instance)}", headers=self._headers
+        )
+        if not isinstance(rows, list):
+            raise UpstreamProtocolError("evolution", "dify/fetchSessions did not return a list")
+        return [_session(r) for r in rows if isinstance(r, dict) and r.get("remoteJid")]
+
+
+def _session(row: dict[str, Any]) -> BotSession:
+    return BotSession(
+        id=str(row.get("id") or ""),
+        remote_jid=str(row["remoteJid"]),
+        session_id=str(row.get("sessionId") or row["remoteJid"]),
+        status=str(row.get("status") or ""),
+        await_user=bool(row.get("awaitUser")),
+        updated_at=str(row.get("updatedAt") or ""),
+    )
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")

@@ -1,0 +1,360 @@
+"""One typed, frozen Settings object resolved from the environment and an optional `.env` file.
+
+Every variable is declared once in `SETTINGS` (name, default, parser, doc); README and `.env.example`
+are checked against that table by a test. A bad value raises ConfigError with one line naming the
+variable, the value (masked when secret) and what is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from watchdog.errors import ConfigError
+
+Parser = Callable[[str], Any]
+
+
+class _Invalid(ValueError):
+    """Raised by a parser; its message says what is accepted."""
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Invalid("an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise _Invalid("an http:// or https:// URL with a valid port") from None
+    return raw.rstrip("/")
+
+
+def _optional_url(raw: str) -> str:
+    return _url(raw) if raw else ""
+
+
+def _secret(raw: str) -> str:
+    if raw != raw.strip() or any(c.isspace() or ord(c) < 32 for c in raw):
+        raise _Invalid("a key without spaces or control characters")
+    return raw
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        if not _NAME.match(item):
+            raise _Invalid("a comma-separated list of names (letters, digits, _ . - @ :)")
+    if len(set(items)) != len(items):
+        raise _Invalid("a comma-separated list of names without repeats")
+    return items
+
+
+def _optional_name(raw: str) -> str:
+    names = _names(raw)
+    if len(names) > 1:
+        raise _Invalid("one container name or id")
+    return names[0] if names else ""
+
+
+def _seconds(low: float, high: float) -> Parser:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise _Invalid(f"a number of seconds between {low:g} and {high:g}") from None
+        if not low <= value <= high:
+            raise _Invalid(f"a number of seconds between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _count(low: int, high: int) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise _Invalid(f"a whole number between {low} and {high}") from None
+        if not low <= value <= high:
+            raise _Invalid(f"a whole number between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise _Invalid("one of " + "|".join(choices))
+        return value
+
+    return parse
+
+
+def _listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _Invalid("HOST:PORT, for example 127.0.0.1:8787 or 0.0.0.0:8787")
+    return host, int(port)
+
+
+def _notify_urls(raw: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in re.split(r"[,\s]+", raw) if u.strip())
+    for url in urls:
+        if "://" not in url:
+            raise _Invalid("apprise URLs separated by commas or spaces, each like scheme://...")
+    return urls
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise _Invalid("a file path")
+    return Path(raw).expanduser()
+
+
+@dataclass(frozen=True)
+class Spec:
+    env: str
+    attr: str
+    default: str
+    parse: Parser
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Spec, ...] = (
+    Spec(
+        "EVOLUTION_URL",
+        "evolution_url",
+        "http://127.0.0.1:8080",
+        _url,
+        "Base URL of Evolution API, as the watchdog reaches it.",
+    ),
+    Spec(
+        "EVOLUTION_API_KEY",
+        "evolution_api_key",
+        "",
+        _secret,
+        "Evolution global API key (AUTHENTICATION_API_KEY); needed for instance probes.",
+        secret=True,
+    ),
+    Spec(
+        "EVOLUTION_INSTANCES",
+        "evolution_instances",
+        "",
+        _names,
+        "Comma list of instances to watch; empty watches every instance Evolution reports.",
+    ),
+    Spec(
+        "EVOLUTION_CONTAINER",
+        "evolution_container",
+        "",
+        _optional_name,
+        "Docker container name or id of Evolution API (for logs and L3 restarts); empty disables.",
+    ),
+    Spec(
+        "DIFY_URL",
+        "dify_url",
+        "",
+        _optional_url,
+        "Dify service API base, including /v1 (for example http://127.0.0.1/v1); empty disables Dify probes.",
+    ),
+    Spec(
+        "DIFY_API_KEY",
+        "dify_api_key",
+        "",
+        _secret,
+        "A Dify app key (app-...) for the authenticated probe; empty probes only liveness.",
+        secret=True,
+    ),
+    Spec(
+        "DIFY_HEALTH_URL",
+        "dify_health_url",
+        "",
+        _optional_url,
+        "Optional Dify api liveness URL (http://api:5001/health); default is GET DIFY_URL/.",
+    ),
+    Spec(
+        "DIFY_CONTAINERS",
+        "dify_containers",
+        "",
+        _names,
+        "Comma list of Dify containers to follow and restart (for example docker-api-1,docker-worker-1).",
+    ),
+    Spec(
+        "WATCHDOG_TURNAROUND_THRESHOLD_SECONDS",
+        "turnaround_threshold_seconds",
+        "5",
+        _seconds(0.1, 3600),
+        "A bot reply slower than this is a breach.",
+    ),
+    Spec(
+        "WATCHDOG_STALL_SECONDS",
+        "stall_seconds",
+        "60",
+        _seconds(1, 86400),
+        "No bot reply after this long is a stalled conversation.",
+    ),
+    Spec(
+        "WATCHDOG_PROBE_INTERVAL_SECONDS",
+        "probe_interval_seconds",
+        "15",
+        _seconds(1, 3600),
+        "How often the daemon probes Evolution and Dify.",
+    ),
+    Spec(
+        "WATCHDOG_PROBE_TIMEOUT_SECONDS",
+        "probe_timeout_seconds",
+        "5",
+        _seconds(0.1, 120),
+        "Deadline of one probe request.",
+    ),
+    Spec(
+        "WATCHDOG_PROBE_CONCURRENCY",
+        "probe_concurrency",
+        "16",
+        _count(1, 512),
+        "Most probe requests in flight at once.",
+    ),
+    Spec(
+        "WATCHDOG_LISTEN",
+        "listen",
+        "127.0.0.1:8787",
+        _listen,
+        "HOST:PORT of the watchdog's HTTP server (webhooks, /metrics, /healthz, /api/status).",
+    ),
+    Spec(
+        "WATCHDOG_WEBHOOK_TOKEN",
+        "webhook_token",
+        "",
+        _secret,
+        "Token Evolution must send with webhooks (header or ?token=); empty accepts any.",
+        secret=True,
+    ),
+    Spec(
+        "WATCHDOG_RECOVERY_MODE",
+        "recovery_mode",
+        "dry-run",
+        _choice("auto", "dry-run", "off"),
+        "auto repairs, dry-run only reports what it would do, off does neither.",
+    ),
+    Spec(
+        "WATCHDOG_MAX_RESTARTS_PER_HOUR",
+        "max_restarts_per_hour",
+        "3",
+        _count(0, 100),
+        "Restart budget per target per hour.",
+    ),
+    Spec(
+        "WATCHDOG_NOTIFY_URLS",
+        "notify_urls",
+        "",
+        _notify_urls,
+        "Apprise URLs for alerts (tgram://..., slack://..., mailto://...), comma or space separated.",
+        secret=True,
+    ),
+    Spec(
+        "WATCHDOG_STATE_PATH",
+        "state_path",
+        "watchdog-state.db",
+        _path,
+        "SQLite file for the recovery journal.",
+    ),
+    Spec("WATCHDOG_LOG_FORMAT", "log_format", "text", _choice("text", "json"), "Log output: text or json."),
+    Spec(
+        "WATCHDOG_LOG_LEVEL",
+        "log_level",
+        "INFO",
+        lambda raw: _choice("debug", "info", "warning", "error")(raw).upper(),
+        "Log level: DEBUG, INFO, WARNING or ERROR.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    evolution_url: str
+    evolution_api_key: str
+    evolution_instances: tuple[str, ...]
+    evolution_container: str
+    dify_url: str
+    dify_api_key: str
+    dify_health_url: str
+    dify_containers: tuple[str, ...]
+    turnaround_threshold_seconds: float
+    stall_seconds: float
+    probe_interval_seconds: float
+    probe_timeout_seconds: float
+    probe_concurrency: int
+    listen: tuple[str, int]
+    webhook_token: str
+    recovery_mode: str
+    max_restarts_per_hour: int
+    notify_urls: tuple[str, ...]
+    state_path: Path
+    log_format: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], env_file: Path | None = None, **overrides: str) -> Settings:
+        """Resolve settings: explicit overrides, then the process environment, then `.env`, then defaults."""
+        file_values: dict[str, str] = {}
+        if env_file is not None:
+            if not env_file.is_file():
+                raise ConfigError(f"env file {env_file} does not exist")
+            file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+        values: dict[str, Any] = {}
+        for spec in SETTINGS:
+            raw = overrides.get(spec.env, environ.get(spec.env, file_values.get(spec.env, spec.default)))
+            values[spec.attr] = _parse(spec, raw)
+        settings = cls(**values)
+        settings._check_relations()
+        return settings
+
+    def _check_relations(self) -> None:
+        if self.stall_seconds <= self.turnaround_threshold_seconds:
+            raise ConfigError(
+                f"WATCHDOG_STALL_SECONDS={self.stall_seconds:g} is invalid: must be greater than "
+                f"WATCHDOG_TURNAROUND_THRESHOLD_SECONDS ({self.turnaround_threshold_seconds:g})"
+            )
+        if self.probe_timeout_seconds > self.probe_interval_seconds:
+            raise ConfigError(
+                f"WATCHDOG_PROBE_TIMEOUT_SECONDS={self.probe_timeout_seconds:g} is invalid: must not exceed "
+                f"WATCHDOG_PROBE_INTERVAL_SECONDS ({self.probe_interval_seconds:g})"
+            )
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to show in /api/status and logs: secrets reduced to 'set'/'unset'."""
+        shown: dict[str, Any] = {}
+        by_attr = {spec.attr: spec for spec in SETTINGS}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if by_attr[f.name].secret:
+                shown[f.name] = "set" if value else "unset"
+            elif isinstance(value, Path):
+                shown[f.name] = str(value)
+            elif f.name == "listen":
+                shown[f.name] = f"{value[0]}:{value[1]}"
+            else:
+                shown[f.name] = list(value) if isinstance(value, tuple) else value
+        return shown
+
+
+def _parse(spec: Spec, raw: str) -> Any:
+    try:
+        return spec.parse(raw.strip() if not spec.secret else raw)
+    except _Invalid as exc:
+        shown = "<hidden>" if spec.secret else repr(raw)
+        raise ConfigError(f"{spec.env}={shown} is invalid: expected {exc}") from None

@@ -1,0 +1,56 @@
+"""The one error hierarchy. Library exceptions (httpx, docker) are translated at the edge into these."""
+
+from __future__ import annotations
+
+
+class WatchdogError(Exception):
+    """Base of every error the watchdog raises on purpose."""
+
+
+class ConfigError(WatchdogError):
+    """A setting is missing or malformed; the message is one line and never contains a secret."""
+
+
+class UpstreamError(WatchdogError):
+    """Talking to Evolution API, Dify or Docker failed."""
+
+    kind = "error"  # short stable name used in probe results and metrics
+
+    def __init__(self, target: str, message: str) -> None:
+        super().__init__(f"{target}: {message}")
+        self.target = target
+        self.message = message
+
+
+class UpstreamUnreachable(UpstreamError):
+    """Connection refused, DNS failure, reset before any response."""
+
+    kind = "unreachable"
+
+
+class UpstreamTimeout(UpstreamError):
+    """No complete answer within the probe's deadline."""
+
+    kind = "timeout"
+
+
+class UpstreamHTTPError(UpstreamError):
+    """The service answered with an error status or an error body."""
+
+    kind = "http"
+
+    def __init__(self, target: str, status: int, message: str) -> None:
+        super().__init__(target, f"HTTP {status}: {message}")
+        self.status = status
+
+
+class UpstreamAuthError(UpstreamHTTPError):
+    """401/403: the configured key is wrong or lacks rights."""
+
+    kind = "auth"
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The answer arrived but is not what the upstream contract says (bad JSON, missing fields)."""
+
+    kind = "protocol"

@@ -1,0 +1,87 @@
+"""Every metric the watchdog exports, defined once, on a registry the caller owns.
+
+Names are a public contract (dashboards and alert rules use them): see ARCHITECTURE.md.
+Labels never carry a phone number, JID or secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from watchdog import __version__
+from watchdog.model import Finding, ProbeResult
+
+INSTANCE_STATES = ("open", "connecting", "close", "unknown")
+PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.build_info = Gauge(
+            "watchdog_build_info", "Watchdog version; always 1.", ["version"], registry=registry
+        )
+        self.build_info.labels(version=__version__).set(1)
+        self.probe_success = Gauge(
+            "watchdog_probe_success",
+            "1 when the last probe of this target succeeded and found it healthy.",
+            ["target", "probe"],
+            registry=registry,
+        )
+        self.probe_duration = Histogram(
+            "watchdog_probe_duration_seconds",
+            "Time one probe took, failures included.",
+            ["target", "probe"],
+            buckets=PROBE_BUCKETS,
+            registry=registry,
+        )
+        self.instance_state = Gauge(
+            "watchdog_instance_connection_state",
+            "1 for the live connection state of each Evolution instance, 0 for the others.",
+            ["instance", "state"],
+            registry=registry,
+        )
+        self.findings = Gauge(
+            "watchdog_findings",
+            "Findings active after the last probe cycle, by kind and severity.",
+            ["kind", "severity"],
+            registry=registry,
+        )
+        self.job_failures = Counter(
+            "watchdog_job_failures_total",
+            "Scheduled jobs that raised instead of returning; the daemon keeps running.",
+            ["job"],
+            registry=registry,
+        )
+        self.last_cycle = Gauge(
+            "watchdog_last_probe_cycle_timestamp_seconds",
+            "Unix time the last probe cycle finished.",
+            registry=registry,
+        )
+
+    def observe_probes(self, results: Iterable[ProbeResult]) -> None:
+        for result in results:
+            self.probe_success.labels(target=result.target, probe=result.probe).set(1 if result.ok else 0)
+            self.probe_duration.labels(target=result.target, probe=result.probe).observe(result.duration)
+            if result.probe == "connection_state":
+                self._set_state(result.target.partition(":")[2], _state_of(result))
+
+    def observe_findings(self, findings: Iterable[Finding], *, known_kinds: Iterable[str]) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for finding in findings:
+            key = (finding.kind, str(finding.severity))
+            counts[key] = counts.get(key, 0) + 1
+        for kind in known_kinds:
+            for severity in ("warning", "critical"):
+                self.findings.labels(kind=kind, severity=severity).set(counts.get((kind, severity), 0))
+
+    def _set_state(self, instance: str, state: str) -> None:
+        for candidate in INSTANCE_STATES:
+            self.instance_state.labels(instance=instance, state=candidate).set(1 if candidate == state else 0)
+
+
+def _state_of(result: ProbeResult) -> str:
+    state = result.data.get("state")
+    return state if state in INSTANCE_STATES else "unknown"

@@ -1,0 +1,82 @@
+"""`evo-watchdog sim evolution|dify --port N`: run one emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from watchdog.serving import serve
+from watchdog.sim.faults import FaultError
+
+
+def add_sim_arguments(sim: argparse.ArgumentParser) -> None:
+    sim.add_argument("service", choices=["evolution", "dify"])
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, required=True)
+    sim.add_argument("--api-key", default=None, help="Evolution global key / Dify app key")
+    sim.add_argument("--fault", action="append", default=[], metavar="NAME[:K=V,...]", help="fault at start-up")
+    sim.add_argument("--version-string", default=None, help="upstream version to impersonate")
+    evo = sim.add_argument_group("evolution")
+    evo.add_argument("--instances", default="loja", help="comma list of instance names")
+    evo.add_argument("--dify-url", default="", help="Dify service API base (with /v1) for each instance's bot")
+    evo.add_argument("--dify-key", default="app-sim", help="the Dify app key the bots use")
+    evo.add_argument("--bot-type", default="chatBot", choices=["chatBot", "textGenerator", "agent", "workflow"])
+    evo.add_argument("--debounce", type=float, default=1.0, help="bot debounceTime in seconds")
+    evo.add_argument("--webhook-url", default="", help="global webhook URL (WEBHOOK_GLOBAL_URL)")
+    evo.add_argument("--webhook-by-events", action="store_true", help="WEBHOOK_BY_EVENTS=true")
+    evo.add_argument("--state-file", type=Path, default=None, help="JSON file standing in for the database")
+    evo.add_argument("--traffic-interval", type=float, default=0.0, help="simulated customers: seconds apart")
+    evo.add_argument("--contacts", type=int, default=5)
+    evo.add_argument("--media-ratio", type=float, default=0.2)
+    evo.add_argument("--log-color", action="store_true", help="LOG_COLOR=true format")
+    dify = sim.add_argument_group("dify")
+    dify.add_argument("--mode", default="chat", choices=["chat", "agent-chat"])
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    try:
+        app = _build(args)
+    except (FaultError, ValueError) as exc:
+        print(f"evo-watchdog sim: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(app, args.host, args.port))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> Starlette:
+    if args.service == "evolution":
+        from watchdog.sim.runner import EvolutionOptions, build_evolution
+
+        opts = EvolutionOptions(
+            api_key=args.api_key or "evolution-sim-key",
+            instances=tuple(i.strip() for i in args.instances.split(",") if i.strip()),
+            server_url=f"http://{args.host}:{args.port}",
+            dify_url=args.dify_url,
+            dify_api_key=args.dify_key,
+            bot_type=args.bot_type,
+            debounce_seconds=args.debounce,
+            webhook_url=args.webhook_url,
+            webhook_by_events=args.webhook_by_events,
+            faults=tuple(args.fault),
+            state_file=args.state_file,
+            traffic_interval=args.traffic_interval,
+            contacts=args.contacts,
+            media_ratio=args.media_ratio,
+            version=args.version_string or "2.3.6",
+            log_color=args.log_color,
+        )
+        return build_evolution(opts)[1]
+    from watchdog.sim.runner import DifyOptions, build_dify
+
+    return build_dify(
+        DifyOptions(
+            api_keys=(args.api_key or "app-sim",),
+            version=args.version_string or "1.13.3",
+            mode=args.mode,
+            faults=tuple(args.fault),
+        )
+    )[1]
