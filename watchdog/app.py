@@ -17,10 +17,13 @@ from watchdog.clock import Clock
 from watchdog.config import Settings
 from watchdog.health import FINDING_KINDS, assess
 from watchdog.metrics import Metrics
-from watchdog.model import Finding
+from watchdog.model import Finding, ProbeResult
 from watchdog.probes.suite import ProbeSuite
 from watchdog.server import create_app
 from watchdog.serving import bind, make_server
+from watchdog.signals.collectors import TurnaroundCollector
+from watchdog.signals.conversations import SIGNAL_FINDING_KINDS, ConversationMonitor
+from watchdog.signals.webhook import Envelope
 from watchdog.status import StatusBoard
 
 # /healthz turns 503 when no probe cycle finished for this many intervals (plus the probe deadline).
@@ -34,20 +37,79 @@ class Watchdog:
         self.settings = settings
         self.clock = clock
         self.suite = ProbeSuite(settings, http, clock)
-        self.metrics = Metrics(registry)
+        self.metrics = Metrics(registry, turnaround_threshold=settings.turnaround_threshold_seconds)
         self.registry = registry
         self.board = StatusBoard(started_at=clock.time())
+        self.conversations = ConversationMonitor(
+            clock,
+            self.metrics,
+            threshold=settings.turnaround_threshold_seconds,
+            stall_seconds=settings.stall_seconds,
+            max_pending=settings.max_pending,
+        )
+        registry.register(TurnaroundCollector(self.conversations.tracker))
         self._started = clock.monotonic()
+        self._canary: ProbeResult | None = None
+        self._probe_findings: list[Finding] = []
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     async def probe_cycle(self) -> list[Finding]:
         results = await self.suite.run_cycle()
-        findings = assess(results, now=self.clock.time(), stall_seconds=self.settings.stall_seconds)
+        if self._canary is not None:
+            results.append(self._canary)  # the canary runs on its own, slower schedule
+        self._probe_findings = assess(
+            results, now=self.clock.time(), stall_seconds=self.settings.stall_seconds
+        )
         self.metrics.observe_probes(results)
-        self.metrics.observe_findings(findings, known_kinds=FINDING_KINDS)
-        _log_changes(self.board.findings, findings)
-        self.board.record_cycle(results, findings, mono=self.clock.monotonic(), wall=self.clock.time())
+        self.board.record_cycle(results, mono=self.clock.monotonic(), wall=self.clock.time())
         self.metrics.last_cycle.set(self.clock.time())
+        return self.refresh_findings()
+
+    def refresh_findings(self) -> list[Finding]:
+        """Probe findings from the last cycle plus what the webhooks say right now."""
+        findings = self._probe_findings + self.conversations.findings()
+        self.metrics.observe_findings(findings, known_kinds=FINDING_KINDS + SIGNAL_FINDING_KINDS)
+        _log_changes(self.board.findings, findings)
+        self.board.findings = findings
         return findings
+
+    def ingest(self, envelope: Envelope) -> str:
+        """One webhook: fold it in, refresh findings when a stalled wait ended, keep the stall timer armed."""
+        stalled_before = len(self.conversations.tracker.stalled())
+        outcome = self.conversations.ingest(envelope, include_groups=self.settings.track_groups)
+        if len(self.conversations.tracker.stalled()) != stalled_before:
+            self.refresh_findings()
+        self._arm_stall_timer()
+        return outcome
+
+    def _arm_stall_timer(self) -> None:
+        """One timer, set for the next stall, so a stall is reported when it happens."""
+        deadline = self.conversations.next_deadline()
+        if deadline is None or self._stall_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, deadline - self.clock.monotonic())
+        self._stall_timer = loop.call_later(delay, self._on_stall_timer)
+
+    def _on_stall_timer(self) -> None:
+        self._stall_timer = None
+        stalls = self.conversations.collect_stalls()
+        for stall in stalls:
+            logger.warning(
+                "stalled: {} on {} waited {:.1f}s for a reply",
+                stall.contact,
+                stall.instance,
+                stall.waiting_seconds,
+            )
+        if stalls:
+            self.refresh_findings()
+        self._arm_stall_timer()
+
+    async def canary_run(self) -> None:
+        if self.suite.canary is None:
+            return
+        self._canary = await self.suite.canary.run()
+        self.metrics.observe_probes([self._canary])
 
     async def guarded(self, job: str, step: Callable[[], Awaitable[object]]) -> None:
         """A failing job is logged and counted; it never stops the daemon."""
@@ -68,7 +130,14 @@ class Watchdog:
 
     def http_app(self) -> Starlette:
         return create_app(
-            self.board, self.registry, settings_view=self.settings.public(), liveness=self.liveness
+            self.board,
+            self.registry,
+            settings_view=self.settings.public(),
+            liveness=self.liveness,
+            ingest=self.ingest,
+            metrics=self.metrics,
+            webhook_token=self.settings.webhook_token,
+            conversations=self.conversations.status,
         )
 
 
@@ -104,6 +173,17 @@ class Daemon:
             misfire_grace_time=max(1, int(settings.probe_interval_seconds)),
             id="probes",
         )
+        if settings.canary_interval_seconds > 0 and self.watchdog.suite.canary is not None:
+            self.scheduler.add_job(
+                self.watchdog.guarded,
+                "interval",
+                args=["canary", self.watchdog.canary_run],
+                seconds=settings.canary_interval_seconds,
+                next_run_time=datetime.now().astimezone(),
+                max_instances=1,
+                coalesce=True,
+                id="canary",
+            )
         signals = (signal.SIGTERM, signal.SIGINT)
         for sig in signals:
             loop.add_signal_handler(sig, self._on_signal, sig)

@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="the daemon: probe on a schedule, serve /metrics, /healthz, /api/status")
     check = sub.add_parser("check", help="probe everything once; exit 1 when anything is unhealthy")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--canary", action="store_true", help="also send the Dify canary prompt once")
     demo = sub.add_parser("demo", help="the watchdog against the built-in emulators, with faults injected")
     demo.add_argument("--seconds", type=float, default=8.0, help="how long each phase watches (default 8)")
     sim = sub.add_parser("sim", help="run an emulator: evolution or dify")
@@ -62,18 +63,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     if args.command == "check":
-        return asyncio.run(check(settings, as_json=args.json))
+        canary = args.canary or settings.canary_interval_seconds > 0
+        return asyncio.run(check(settings, as_json=args.json, canary=canary))
     return asyncio.run(run(settings))
 
 
-async def check(settings: Settings, *, as_json: bool) -> int:
+async def check(settings: Settings, *, as_json: bool, canary: bool = False) -> int:
     from watchdog.health import assess
     from watchdog.probes.suite import ProbeSuite, http_client
     from watchdog.report import render_json, render_table
 
     clock = SystemClock()
     async with http_client(settings) as http:
-        results = await ProbeSuite(settings, http, clock).run_cycle()
+        results = await ProbeSuite(settings, http, clock).run_cycle(canary=canary)
     findings = assess(results, now=clock.time(), stall_seconds=settings.stall_seconds)
     print(render_json(results, findings) if as_json else render_table(results, findings))
     return EXIT_UNHEALTHY if findings else EXIT_OK

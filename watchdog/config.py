@@ -102,11 +102,18 @@ def _choice(*choices: str) -> Parser:
     return parse
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise _Invalid("true or false")
+    return value in ("true", "1", "yes")
+
+
 def _listen(raw: str) -> tuple[str, int]:
     host, sep, port = raw.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise _Invalid("HOST:PORT, for example 127.0.0.1:8787 or 0.0.0.0:8787")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise _Invalid("HOST:PORT, for example 127.0.0.1:8787 (port 0 picks a free one)")
     return host, int(port)
 
 
@@ -229,6 +236,27 @@ SETTINGS: tuple[Spec, ...] = (
         "Most probe requests in flight at once.",
     ),
     Spec(
+        "WATCHDOG_CANARY_INTERVAL_SECONDS",
+        "canary_interval_seconds",
+        "0",
+        _seconds(0, 86400),
+        "Opt-in: send a fixed prompt through Dify (streaming) this often; 0 turns the canary off.",
+    ),
+    Spec(
+        "WATCHDOG_MAX_PENDING",
+        "max_pending",
+        "100000",
+        _count(100, 10_000_000),
+        "Most unanswered conversations tracked at once; the oldest is dropped and counted beyond it.",
+    ),
+    Spec(
+        "WATCHDOG_TRACK_GROUPS",
+        "track_groups",
+        "false",
+        _flag,
+        "Also time replies in groups, broadcasts and newsletters (true|false).",
+    ),
+    Spec(
         "WATCHDOG_LISTEN",
         "listen",
         "127.0.0.1:8787",
@@ -298,6 +326,9 @@ class Settings:
     probe_interval_seconds: float
     probe_timeout_seconds: float
     probe_concurrency: int
+    canary_interval_seconds: float
+    max_pending: int
+    track_groups: bool
     listen: tuple[str, int]
     webhook_token: str
     recovery_mode: str

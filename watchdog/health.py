@@ -6,6 +6,7 @@ Finding kinds are a public contract (metrics, alerts, the recovery ladder): do n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from watchdog.model import Finding, ProbeResult, Severity
@@ -21,6 +22,7 @@ SESSION_PAUSED = "session_paused"
 SESSION_CLOSED = "session_closed"
 DIFY_DOWN = "dify_down"
 DIFY_AUTH = "dify_auth"
+DIFY_CANARY_FAILED = "dify_canary_failed"
 
 FINDING_KINDS = (
     EVOLUTION_DOWN,
@@ -34,6 +36,7 @@ FINDING_KINDS = (
     SESSION_CLOSED,
     DIFY_DOWN,
     DIFY_AUTH,
+    DIFY_CANARY_FAILED,
 )
 
 
@@ -45,6 +48,10 @@ def assess(results: Sequence[ProbeResult], *, now: float, stall_seconds: float) 
             findings.extend(_missing_instances(result))
         elif result.probe == "connection_state" and _answered(result):
             findings.extend(_connection(result))
+        elif result.probe == "canary" and not result.ok and "error" not in result.data:
+            findings.append(
+                Finding(DIFY_CANARY_FAILED, "dify", Severity.CRITICAL, f"canary: {result.detail}")
+            )
         elif result.probe == "sessions" and result.ok:
             findings.extend(_sessions(result, now=now, stall_seconds=stall_seconds))
         elif not result.ok and result.data.get("error") == "auth":
@@ -107,7 +114,7 @@ def _sessions(result: ProbeResult, *, now: float, stall_seconds: float) -> list[
     for session in result.data.get("sessions", []):
         finding = _session_finding(result.target, session, now=now, stall_seconds=stall_seconds)
         if finding is not None:
-            findings.append(finding)
+            findings.append(replace(finding, subject=result.subjects.get(session["contact"], "")))
     return findings
 
 

@@ -15,10 +15,17 @@ from watchdog.model import Finding, ProbeResult
 
 INSTANCE_STATES = ("open", "connecting", "close", "unknown")
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Dense around the default 5 s threshold, where "is my bot fast enough" is decided.
+TURNAROUND_BUCKETS = (0.5, 1, 2, 3, 4, 4.5, 5, 5.5, 6, 7, 8, 10, 15, 20, 30, 45, 60, 120, 300)
+
+
+def turnaround_buckets(threshold: float) -> tuple[float, ...]:
+    """The standard buckets plus the configured threshold, so `le="<threshold>"` always exists."""
+    return tuple(sorted({*TURNAROUND_BUCKETS, threshold}))
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, turnaround_threshold: float = 5.0) -> None:
         self.registry = registry
         self.build_info = Gauge(
             "watchdog_build_info", "Watchdog version; always 1.", ["version"], registry=registry
@@ -53,6 +60,37 @@ class Metrics:
             "watchdog_job_failures_total",
             "Scheduled jobs that raised instead of returning; the daemon keeps running.",
             ["job"],
+            registry=registry,
+        )
+        self.turnaround = Histogram(
+            "watchdog_turnaround_seconds",
+            "Time from a customer's message to the bot's reply, on the watchdog's clock.",
+            ["instance", "kind"],
+            buckets=turnaround_buckets(turnaround_threshold),
+            registry=registry,
+        )
+        self.breaches = Counter(
+            "watchdog_turnaround_breaches_total",
+            "Bot replies slower than WATCHDOG_TURNAROUND_THRESHOLD_SECONDS.",
+            ["instance", "kind"],
+            registry=registry,
+        )
+        self.stalled = Counter(
+            "watchdog_stalled_conversations_total",
+            "Conversations left without a reply for WATCHDOG_STALL_SECONDS.",
+            ["instance", "kind"],
+            registry=registry,
+        )
+        self.human_replies = Counter(
+            "watchdog_human_replies_total",
+            "Waits ended by a person typing on the phone instead of the bot.",
+            ["instance"],
+            registry=registry,
+        )
+        self.webhook_events = Counter(
+            "watchdog_webhook_events_total",
+            "Evolution webhook deliveries by event and outcome (accepted, ignored, rejected reason).",
+            ["event", "outcome"],
             registry=registry,
         )
         self.last_cycle = Gauge(

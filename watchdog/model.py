@@ -25,6 +25,8 @@ class ProbeResult:
     checked_at: float  # epoch seconds, for display
     detail: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    # contact id -> remoteJid, for repairs only; never rendered, logged or exported.
+    subjects: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Finding:
     severity: Severity
     summary: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    subject: str = field(default="", repr=False)  # the remoteJid a contact-level repair acts on; never shown
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -1,17 +1,25 @@
-"""The watchdog's HTTP surface: /metrics, /healthz, /api/status (webhooks and the status page come later)."""
+"""The watchdog's HTTP surface: Evolution webhooks, /metrics, /healthz, /api/status."""
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from watchdog.metrics import Metrics
+from watchdog.signals.webhook import Envelope, WebhookRejected, normalise_event, parse_envelope
 from watchdog.status import StatusBoard
+
+# Evolution can inline media as base64 (webhookBase64); bodies beyond this are refused with 413.
+MAX_WEBHOOK_BYTES = 8 * 1024 * 1024
+TOKEN_HEADER = "x-watchdog-token"
 
 
 def create_app(
@@ -20,10 +28,42 @@ def create_app(
     *,
     settings_view: dict[str, Any],
     liveness: Callable[[], tuple[bool, str]],
+    ingest: Callable[[Envelope], str],
+    metrics: Metrics,
+    webhook_token: str = "",
+    conversations: Callable[[], dict[str, Any]] = dict,
 ) -> Starlette:
     """`liveness` says whether the daemon's own loop is making progress (for /healthz)."""
 
-    async def metrics(request: Request) -> Response:
+    def refuse(status: int, reason: str, detail: str, event: str = "unknown") -> JSONResponse:
+        metrics.webhook_events.labels(event=event, outcome=f"rejected_{reason}").inc()
+        return JSONResponse({"error": reason, "detail": detail}, status_code=status)
+
+    async def webhook(request: Request) -> Response:
+        """Answer fast: Evolution retries slow or failed deliveries up to ten times."""
+        if webhook_token and not _token_ok(request, webhook_token):
+            return refuse(401, "token", f"missing or wrong token (header {TOKEN_HEADER} or ?token=)")
+        try:
+            raw = await _read_capped(request, MAX_WEBHOOK_BYTES)
+        except _TooLarge:
+            return refuse(413, "too_large", f"body over {MAX_WEBHOOK_BYTES} bytes")
+        except ClientDisconnect:
+            return refuse(400, "disconnected", "the client went away mid-body")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return refuse(400, "not_json", "the body is not JSON")
+        path_event = request.path_params.get("event")
+        try:
+            envelope = parse_envelope(body, path_event=path_event)
+            outcome = ingest(envelope)
+        except WebhookRejected as exc:
+            event = normalise_event(path_event) if path_event else "unknown"
+            return refuse(422, exc.reason, str(exc), event)
+        metrics.webhook_events.labels(event=envelope.event, outcome=outcome).inc()
+        return JSONResponse({"status": outcome})
+
+    async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -33,12 +73,41 @@ def create_app(
         )
 
     async def api_status(request: Request) -> JSONResponse:
-        return JSONResponse({**board.as_dict(), "settings": settings_view})
+        return JSONResponse({**board.as_dict(), "conversations": conversations(), "settings": settings_view})
 
     return Starlette(
         routes=[
-            Route("/metrics", metrics, methods=["GET"]),
+            Route("/webhook/evolution", webhook, methods=["POST"]),
+            Route("/webhook/evolution/{event}", webhook, methods=["POST"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/api/status", api_status, methods=["GET"]),
         ]
     )
+
+
+def _token_ok(request: Request, expected: str) -> bool:
+    """Header, bearer or query parameter: Evolution's global webhook cannot send custom headers."""
+    given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token") or ""
+    auth = request.headers.get("authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:]
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)

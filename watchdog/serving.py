@@ -33,14 +33,16 @@ class _QuietSignalsServer(uvicorn.Server):
         yield
 
 
-def make_server(app: ASGIApp, *, log_level: str = "warning", handle_signals: bool = True) -> uvicorn.Server:
+def make_server(
+    app: ASGIApp, *, log_level: str = "warning", handle_signals: bool = True, graceful_seconds: int = 2
+) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         log_config=None,
         log_level=log_level,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=graceful_seconds,
         server_header=False,
     )
     return uvicorn.Server(config) if handle_signals else _QuietSignalsServer(config)
@@ -60,7 +62,8 @@ class ThreadedServer:
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        self._server = make_server(app, handle_signals=False)
+        # Tests and the demo stop servers often; requests still hanging then are cut at once.
+        self._server = make_server(app, handle_signals=False, graceful_seconds=0)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 

@@ -19,11 +19,8 @@ class StatusBoard:
     last_cycle_at: float | None = None  # monotonic
     last_cycle_wall: float | None = None
 
-    def record_cycle(
-        self, results: Sequence[ProbeResult], findings: Sequence[Finding], *, mono: float, wall: float
-    ) -> None:
+    def record_cycle(self, results: Sequence[ProbeResult], *, mono: float, wall: float) -> None:
         self.results = list(results)
-        self.findings = list(findings)
         self.cycles += 1
         self.last_cycle_at = mono
         self.last_cycle_wall = wall

@@ -11,6 +11,7 @@ from watchdog.errors import UpstreamError, UpstreamHTTPError
 from watchdog.model import ProbeResult
 
 Observation = tuple[bool, str, Mapping[str, Any]]  # (healthy, detail, data)
+SUBJECTS = "_subjects"  # key of an Observation's data holding contact id -> remoteJid; moved off the data
 ProbeCall = Callable[[], Awaitable[Observation]]
 
 
@@ -35,6 +36,8 @@ class ProbeRunner:
                 ok, detail, data = False, f"no answer within {limit:g}s", {"error": "timeout"}
             except UpstreamError as exc:
                 ok, detail, data = False, exc.message, _error_data(exc)
+            data = dict(data)
+            subjects = data.pop(SUBJECTS, {})
             return ProbeResult(
                 target=target,
                 probe=probe,
@@ -43,6 +46,7 @@ class ProbeRunner:
                 checked_at=checked_at,
                 detail=detail,
                 data=data,
+                subjects=subjects,
             )
 
 

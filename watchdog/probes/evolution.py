@@ -12,7 +12,7 @@ from watchdog.clients.dify import DifyClient
 from watchdog.clients.evolution import BotSession, EvolutionClient
 from watchdog.errors import UpstreamError, UpstreamProtocolError
 from watchdog.model import ProbeResult, contact_id, instance_target
-from watchdog.probes.base import Observation, ProbeRunner
+from watchdog.probes.base import SUBJECTS, Observation, ProbeRunner
 
 SESSIONS_DEADLINE_FACTOR = 4
 
@@ -81,16 +81,19 @@ class EvolutionProbes:
         async def call() -> Observation:
             bots = await self.client.dify_bots(instance)
             summaries: list[dict[str, Any]] = []
+            subjects: dict[str, str] = {}
             for bot in bots:
                 verify = self._can_verify(bot.api_key)
                 for session in await self.client.dify_sessions(instance, bot.id):
                     summaries.append(await self._summary(session, bot.bot_type, verify))
+                    subjects[contact_id(session.remote_jid)] = session.remote_jid
             return (
                 True,
                 f"{len(bots)} Dify bots, {len(summaries)} sessions",
                 {
                     "bots": [{"id": b.id, "enabled": b.enabled, "bot_type": b.bot_type} for b in bots],
                     "sessions": summaries,
+                    SUBJECTS: subjects,
                 },
             )
 

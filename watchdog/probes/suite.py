@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import httpx
 
@@ -12,6 +13,7 @@ from watchdog.clock import Clock
 from watchdog.config import Settings
 from watchdog.model import ProbeResult
 from watchdog.probes.base import ProbeRunner
+from watchdog.probes.canary import DifyCanary
 from watchdog.probes.dify import DifyProbes
 from watchdog.probes.evolution import EvolutionProbes
 
@@ -52,9 +54,29 @@ class ProbeSuite:
             dify_api_key=settings.dify_api_key,
         )
         self.dify = DifyProbes(dify_client, runner) if dify_client is not None else None
+        self.canary = (
+            DifyCanary(
+                http,
+                runner,
+                clock,
+                base_url=settings.dify_url,
+                api_key=settings.dify_api_key,
+                threshold=settings.turnaround_threshold_seconds,
+                connect_timeout=timeout,
+            )
+            if settings.dify_url and settings.dify_api_key
+            else None
+        )
 
-    async def run_cycle(self) -> list[ProbeResult]:
-        if self.dify is None:
-            return await self.evolution.run_all()
-        evolution, dify = await asyncio.gather(self.evolution.run_all(), self.dify.run_all())
-        return evolution + dify
+    async def run_cycle(self, *, canary: bool = False) -> list[ProbeResult]:
+        """Every probe once; the canary too when asked and configured (it costs an LLM call)."""
+        jobs = [self.evolution.run_all()]
+        if self.dify is not None:
+            jobs.append(self.dify.run_all())
+        if canary and self.canary is not None:
+            jobs.append(_one(self.canary.run()))
+        return [result for batch in await asyncio.gather(*jobs) for result in batch]
+
+
+async def _one(probe: Awaitable[ProbeResult]) -> list[ProbeResult]:
+    return [await probe]

@@ -18,13 +18,19 @@ def add_sim_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, required=True)
     sim.add_argument("--api-key", default=None, help="Evolution global key / Dify app key")
-    sim.add_argument("--fault", action="append", default=[], metavar="NAME[:K=V,...]", help="fault at start-up")
+    sim.add_argument(
+        "--fault", action="append", default=[], metavar="NAME[:K=V,...]", help="fault at start-up"
+    )
     sim.add_argument("--version-string", default=None, help="upstream version to impersonate")
     evo = sim.add_argument_group("evolution")
     evo.add_argument("--instances", default="loja", help="comma list of instance names")
-    evo.add_argument("--dify-url", default="", help="Dify service API base (with /v1) for each instance's bot")
+    evo.add_argument(
+        "--dify-url", default="", help="Dify service API base (with /v1) for each instance's bot"
+    )
     evo.add_argument("--dify-key", default="app-sim", help="the Dify app key the bots use")
-    evo.add_argument("--bot-type", default="chatBot", choices=["chatBot", "textGenerator", "agent", "workflow"])
+    evo.add_argument(
+        "--bot-type", default="chatBot", choices=["chatBot", "textGenerator", "agent", "workflow"]
+    )
     evo.add_argument("--debounce", type=float, default=1.0, help="bot debounceTime in seconds")
     evo.add_argument("--webhook-url", default="", help="global webhook URL (WEBHOOK_GLOBAL_URL)")
     evo.add_argument("--webhook-by-events", action="store_true", help="WEBHOOK_BY_EVENTS=true")

@@ -46,7 +46,8 @@ def create_evolution_app(sim: EvolutionSim, *, lifespan: Lifespan[Starlette] | N
                 inst = sim.instances.get(name)
                 if inst is None:
                     return envelope(404, "Not Found", [f'The "{name}" instance does not exist'])
-            if auth and not _authorized(request.headers.get("apikey", ""), sim.api_key, inst):
+            scope = [inst] if inst is not None else list(sim.instances.values())
+            if auth and not _authorized(request.headers.get("apikey", ""), sim.api_key, scope):
                 return envelope(401, "Unauthorized", "Unauthorized")
             if auth and "api_500" in sim.faults:
                 message = "Cannot read properties of undefined (reading 'textMessage')"
@@ -222,8 +223,9 @@ def _same(given: str, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _authorized(key: str, global_key: str, inst: Instance | None) -> bool:
-    return _same(key, global_key) or (inst is not None and _same(key, inst.token))
+def _authorized(key: str, global_key: str, instances: list[Instance]) -> bool:
+    """The global key opens everything; an instance token opens only its instance."""
+    return _same(key, global_key) or any(_same(key, i.token) for i in instances)
 
 
 async def _json(request: Request) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.applications import Starlette
 
+from watchdog.sim.dify import DifySim, create_dify_app
 from watchdog.sim.evolution import EvolutionSim
 from watchdog.sim.evolution_app import create_evolution_app
 from watchdog.sim.logfmt import SimLog
@@ -97,3 +98,23 @@ def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tup
     return sim, create_evolution_app(sim, lifespan=lifespan)
 
 
+@dataclass
+class DifyOptions:
+    api_keys: tuple[str, ...] = ("app-sim",)
+    version: str = "1.13.3"
+    mode: str = "chat"
+    faults: tuple[str, ...] = ()
+    ping_seconds: float = 10.0
+
+
+def build_dify(opts: DifyOptions, *, log: SimLog | None = None) -> tuple[DifySim, Starlette]:
+    sim = DifySim(
+        api_keys=opts.api_keys,
+        version=opts.version,
+        mode=opts.mode,
+        log=log or SimLog(),
+        ping_seconds=opts.ping_seconds,
+    )
+    for spec in opts.faults:
+        sim.faults.set_spec(spec)
+    return sim, create_dify_app(sim)

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up, then run every check CI runs: lint, format, strict types, the full test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/pytest "$@"

@@ -1,0 +1,179 @@
+"""What the webhooks say about conversations: turns, stalls and instances that stopped receiving.
+
+No I/O and no timers: the owner calls `ingest()` per webhook and `collect_stalls()` when
+`next_deadline()` passes, and reads `findings()`. Time comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from watchdog.clock import Clock
+from watchdog.metrics import Metrics
+from watchdog.model import Finding, Severity, instance_target
+from watchdog.signals.turnaround import BOT, HUMAN, Stall, Turn, TurnaroundTracker
+from watchdog.signals.webhook import Envelope, connection_seen, message_seen
+
+STALLED_CONTACT = "stalled_contact"
+INSTANCE_STALLED = "instance_stalled"
+INBOUND_STOPPED = "inbound_stopped"
+SIGNAL_FINDING_KINDS = (STALLED_CONTACT, INSTANCE_STALLED, INBOUND_STOPPED)
+
+STALLED_CONTACTS_PER_INSTANCE = 3  # this many stalled contacts on one instance is the instance's problem
+RECENT_TURNS = 50  # per instance, for /api/status
+STATUS_LIST_LIMIT = 20  # longest waits listed per instance in /api/status
+QUIET_FACTOR = 10  # an instance is quiet after this many of its usual gaps between inbound messages
+MIN_INBOUND_TO_LEARN = 5
+
+
+@dataclass
+class InboundActivity:
+    """When an instance last received a customer message, and its usual gap between them."""
+
+    last_at: float
+    gap: float | None = None  # exponentially weighted mean gap
+    count: int = 1
+
+    def seen(self, now: float) -> None:
+        gap = now - self.last_at
+        self.gap = gap if self.gap is None else 0.8 * self.gap + 0.2 * gap
+        self.last_at = now
+        self.count += 1
+
+
+class ConversationMonitor:
+    def __init__(
+        self, clock: Clock, metrics: Metrics, *, threshold: float, stall_seconds: float, max_pending: int
+    ) -> None:
+        self.clock = clock
+        self.metrics = metrics
+        self.stall_seconds = stall_seconds
+        self.tracker = TurnaroundTracker(
+            clock, threshold_seconds=threshold, stall_seconds=stall_seconds, max_pending=max_pending
+        )
+        self.activity: dict[str, InboundActivity] = {}
+        self.states: dict[str, str] = {}  # instance -> last state from connection.update
+        self.recent: dict[str, deque[Turn]] = defaultdict(lambda: deque(maxlen=RECENT_TURNS))
+
+    def ingest(self, envelope: Envelope, *, include_groups: bool = False) -> str:
+        """Fold one envelope in; returns `accepted` when it carried a signal, else `ignored`."""
+        connection = connection_seen(envelope)
+        if connection is not None:
+            self.states[connection.instance] = connection.state
+            return "accepted"
+        seen = message_seen(envelope, include_groups=include_groups)
+        if seen is None:
+            return "ignored"
+        if seen.direction == "inbound":
+            self.tracker.inbound(seen.instance, seen.remote_jid, seen.message_id, seen.kind)
+            self._inbound_activity(seen.instance)
+            return "accepted"
+        turn = self.tracker.reply(seen.instance, seen.remote_jid, seen.message_id, replied_by=seen.direction)
+        if turn is not None:
+            self._record(turn)
+        return "accepted"
+
+    def _inbound_activity(self, instance: str) -> None:
+        now = self.clock.monotonic()
+        if instance in self.activity:
+            self.activity[instance].seen(now)
+        else:
+            self.activity[instance] = InboundActivity(last_at=now)
+
+    def _record(self, turn: Turn) -> None:
+        if turn.replied_by == HUMAN:
+            self.metrics.human_replies.labels(instance=turn.instance).inc()
+        else:
+            self.metrics.turnaround.labels(instance=turn.instance, kind=turn.kind).observe(turn.seconds)
+            if turn.breach:
+                self.metrics.breaches.labels(instance=turn.instance, kind=turn.kind).inc()
+        if turn.was_stalled:
+            logger.info("{} answered on {} after {:.1f}s", turn.contact, turn.instance, turn.seconds)
+        self.recent[turn.instance].append(turn)
+
+    def collect_stalls(self) -> list[Stall]:
+        stalls = self.tracker.due_stalls()
+        for stall in stalls:
+            self.metrics.stalled.labels(instance=stall.instance, kind=stall.kind).inc()
+        return stalls
+
+    def next_deadline(self) -> float | None:
+        return self.tracker.next_deadline()
+
+    def findings(self) -> list[Finding]:
+        findings: list[Finding] = []
+        per_instance: dict[str, int] = defaultdict(int)
+        now = self.clock.monotonic()
+        for turn in self.tracker.stalled():
+            per_instance[turn.instance] += 1
+            waited = now - turn.first_at
+            findings.append(
+                Finding(
+                    STALLED_CONTACT,
+                    instance_target(turn.instance),
+                    Severity.CRITICAL,
+                    f"contact {turn.contact}: no reply for {waited:.0f}s "
+                    f"({turn.kind}, {turn.messages} messages)",
+                    {"contact": turn.contact, "kind": turn.kind, "waiting_seconds": round(waited, 1)},
+                    subject=turn.remote_jid,
+                )
+            )
+        for instance, count in sorted(per_instance.items()):
+            if count >= STALLED_CONTACTS_PER_INSTANCE:
+                summary = f"{count} contacts without a reply on this instance"
+                findings.append(
+                    Finding(
+                        INSTANCE_STALLED,
+                        instance_target(instance),
+                        Severity.CRITICAL,
+                        summary,
+                        {"contacts": count},
+                    )
+                )
+        findings.extend(self._quiet_instances(now))
+        return findings
+
+    def _quiet_instances(self, now: float) -> list[Finding]:
+        """Inbound stopped on an instance that says `open` while other instances still receive."""
+        quiet: list[Finding] = []
+        busy = [i for i, a in self.activity.items() if now - a.last_at < self.stall_seconds]
+        for instance, activity in self.activity.items():
+            if activity.gap is None or activity.count < MIN_INBOUND_TO_LEARN:
+                continue
+            limit = max(self.stall_seconds, QUIET_FACTOR * activity.gap)
+            silent = now - activity.last_at
+            others = [i for i in busy if i != instance]
+            if silent > limit and others and self.states.get(instance, "open") == "open":
+                quiet.append(
+                    Finding(
+                        INBOUND_STOPPED,
+                        instance_target(instance),
+                        Severity.CRITICAL,
+                        f"no inbound message for {silent:.0f}s (usually every {activity.gap:.0f}s) "
+                        f"while {len(others)} other instance(s) still receive",
+                        {"silent_seconds": round(silent, 1), "usual_gap_seconds": round(activity.gap, 1)},
+                    )
+                )
+        return quiet
+
+    def status(self) -> dict[str, Any]:
+        """Per instance: slowest recent turns and stalled waits, by contact hash only."""
+        now = self.clock.monotonic()
+        view: dict[str, Any] = {}
+        for instance, turns in self.recent.items():
+            slowest = sorted((t for t in turns if t.replied_by == BOT), key=lambda t: -t.seconds)[:5]
+            view.setdefault(instance, {})["slowest"] = [
+                {"contact": t.contact, "kind": t.kind, "seconds": round(t.seconds, 3)} for t in slowest
+            ]
+        for turn in self.tracker.pending():  # oldest first
+            entry = view.setdefault(turn.instance, {"slowest": []})
+            listed = entry.setdefault("stalled" if turn.stalled else "waiting", [])
+            if len(listed) < STATUS_LIST_LIMIT:
+                listed.append(
+                    {"contact": turn.contact, "kind": turn.kind, "seconds": round(now - turn.first_at, 1)}
+                )
+        return view
