@@ -1,4 +1,4 @@
-"""`evo-watchdog` / `python -m watchdog`: run, check, sim, demo."""
+"""`evo-watchdog` / `python -m watchdog`: run, check, classify, sim, demo."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--canary", action="store_true", help="also send the Dify canary prompt once")
     demo = sub.add_parser("demo", help="the watchdog against the built-in emulators, with faults injected")
     demo.add_argument("--seconds", type=float, default=8.0, help="how long each phase watches (default 8)")
+    classify = sub.add_parser("classify", help="classify Evolution/Dify log lines from files or stdin")
+    classify.add_argument("files", nargs="*", type=Path, help="log files (default: stdin)")
+    classify.add_argument("--json", action="store_true", help="one JSON object per record")
     sim = sub.add_parser("sim", help="run an emulator: evolution or dify")
     from watchdog.sim.cli import add_sim_arguments
 
@@ -52,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from watchdog.sim.cli import run_sim
 
         return run_sim(args)
+    if args.command == "classify":
+        from watchdog.classify_cmd import run_classify
+
+        return run_classify(args.files, as_json=args.json)
     if args.command == "demo":
         from watchdog.demo import run_demo
 

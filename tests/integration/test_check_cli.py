@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.integration.stack import Stack, running_stack, wait_until
-from watchdog.sim.runner import DifyOptions, EvolutionOptions
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +114,7 @@ CASES: list[FaultCase] = [
     CASES,
     ids=[f"{c[0]}-{c[1]}-{c[4]}" for c in CASES],
 )
-def test_each_fault_is_reported_and_exits_nonzero(  # noqa: PLR0913
+def test_each_fault_is_reported_and_exits_nonzero(
     service: str,
     fault: str,
     params: dict[str, Any],
