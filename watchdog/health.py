@@ -48,7 +48,7 @@ def assess(results: Sequence[ProbeResult], *, now: float, stall_seconds: float) 
             findings.extend(_missing_instances(result))
         elif result.probe == "connection_state" and _answered(result):
             findings.extend(_connection(result))
-        elif result.probe == "canary" and not result.ok and "error" not in result.data:
+        elif result.probe == "canary" and not result.ok and result.data.get("error") not in _TRANSPORT:
             findings.append(
                 Finding(DIFY_CANARY_FAILED, "dify", Severity.CRITICAL, f"canary: {result.detail}")
             )
@@ -80,6 +80,9 @@ def _missing_instances(result: ProbeResult) -> list[Finding]:
         )
         for name in result.data["missing"]
     ]
+
+
+_TRANSPORT = ("unreachable", "timeout")  # these say the service is down, not that its answers are bad
 
 
 def _service(result: ProbeResult) -> str:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
-from watchdog.sim.dify import DifySim
 
 from watchdog.config import Settings
 from watchdog.serving import ThreadedServer
+from watchdog.sim.dify import DifySim
 from watchdog.sim.evolution import EvolutionSim
 from watchdog.sim.logfmt import SimLog
 from watchdog.sim.runner import DifyOptions, EvolutionOptions, build_dify, build_evolution

@@ -49,6 +49,7 @@ def test_healthy_stack_exits_0_and_lists_every_probe() -> None:
         ("evolution:loja", "connection_state"),
         ("evolution:suporte", "connection_state"),
         ("evolution:loja", "sessions"),
+        ("evolution:suporte", "sessions"),
         ("dify", "liveness"),
         ("dify", "app_info"),
         ("dify", "canary"),

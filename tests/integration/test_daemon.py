@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -22,12 +24,19 @@ from watchdog.probes.suite import http_client
 pytestmark = pytest.mark.integration
 
 
-async def _serve(stack: Stack, **env: str) -> tuple[Watchdog, Daemon, asyncio.Task[None]]:
+@asynccontextmanager
+async def serving(stack: Stack, **env: str) -> AsyncIterator[tuple[Watchdog, Daemon]]:
+    """The daemon in this test's loop; stopped and its client closed on the way out."""
     settings = stack.settings(**env)
-    http = http_client(settings)
-    watchdog = Watchdog(settings, clock=SystemClock(), registry=CollectorRegistry(), http=http)
-    daemon = Daemon(watchdog)
-    return watchdog, daemon, asyncio.create_task(daemon.run())
+    async with http_client(settings) as http:
+        watchdog = Watchdog(settings, clock=SystemClock(), registry=CollectorRegistry(), http=http)
+        daemon = Daemon(watchdog)
+        task = asyncio.create_task(daemon.run())
+        try:
+            yield watchdog, daemon
+        finally:
+            daemon.stop()
+            await task
 
 
 async def _until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -39,16 +48,12 @@ async def _until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-u
 async def test_daemon_serves_metrics_health_and_status_without_secrets() -> None:
     with running_stack() as stack:
         stack.fault("evolution", "socket_closed", instance="suporte")
-        watchdog, daemon, task = await _serve(stack)
-        try:
+        async with serving(stack) as (watchdog, daemon):
             await _until(lambda: watchdog.board.cycles >= 2)
             async with httpx.AsyncClient(base_url=daemon.url) as client:
                 metrics = (await client.get("/metrics")).text
                 health = await client.get("/healthz")
                 status = (await client.get("/api/status")).json()
-        finally:
-            daemon.stop()
-            await task
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(metrics)
@@ -68,39 +73,31 @@ async def test_daemon_serves_metrics_health_and_status_without_secrets() -> None
 
 async def test_a_failing_job_is_counted_and_the_daemon_keeps_going() -> None:
     with running_stack() as stack:
-        watchdog, daemon, task = await _serve(stack)
-        real_cycle = watchdog.suite.run_cycle
-        calls = 0
+        async with serving(stack) as (watchdog, _daemon):
+            real_cycle = watchdog.suite.run_cycle
+            calls = 0
 
-        async def flaky(*, canary: bool = False):  # type: ignore[no-untyped-def]
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                raise RuntimeError("boom")
-            return await real_cycle(canary=canary)
+            async def flaky(*, canary: bool = False):  # type: ignore[no-untyped-def]
+                nonlocal calls
+                calls += 1
+                if calls == 1:
+                    raise RuntimeError("boom")
+                return await real_cycle(canary=canary)
 
-        watchdog.suite.run_cycle = flaky  # type: ignore[method-assign]
-        try:
+            watchdog.suite.run_cycle = flaky  # type: ignore[method-assign]
             await _until(lambda: watchdog.board.cycles >= 1)
-        finally:
-            daemon.stop()
-            await task
     value = watchdog.registry.get_sample_value("watchdog_job_failures_total", {"job": "probes"})
     assert value == 1 and calls >= 2
 
 
 async def test_healthz_turns_503_when_cycles_stop() -> None:
     with running_stack() as stack:
-        watchdog, daemon, task = await _serve(stack)
-        try:
+        async with serving(stack) as (watchdog, daemon):
             await _until(lambda: watchdog.board.cycles >= 1)
             daemon.scheduler.pause()
             watchdog.board.last_cycle_at = time.monotonic() - 60  # as if the last cycle were a minute old
             async with httpx.AsyncClient(base_url=daemon.url) as client:
                 health = await client.get("/healthz")
-        finally:
-            daemon.stop()
-            await task
     assert health.status_code == 503 and health.json()["status"] == "stale"
 
 

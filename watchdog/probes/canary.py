@@ -122,4 +122,4 @@ def _fail(detail: str, first: float | None, events: int) -> Observation:
 
 def _http_error(response: httpx.Response) -> UpstreamHTTPError:
     cls = UpstreamAuthError if response.status_code in (401, 403) else UpstreamHTTPError
-    return cls("dify", response.status_code, f"canary: {error_message(response)}")
+    return cls("dify", response.status_code, error_message(response))
