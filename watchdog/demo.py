@@ -1,7 +1,8 @@
 """`evo-watchdog demo`: the watchdog against the built-in emulators, faults injected one after another.
 
-Until the recovery engine lands, the demo repairs each fault itself with the action the ladder will
-take (and says so), so what is shown is detection and the watchdog seeing health come back.
+Simulated customers write to two instances; Evolution's webhooks reach the watchdog, which times
+every reply. Until the recovery engine lands, the demo repairs each fault itself with the action the
+ladder will take (and says so), so what is shown is detection, turnaround and health coming back.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -31,7 +32,9 @@ from watchdog.sim.scenario import contact_jid
 EVOLUTION_KEY = "demo-evolution-key"
 DIFY_KEY = "app-demo"
 INSTANCE = "loja"
+OTHER_INSTANCE = "suporte"
 CUSTOMER = contact_jid(42)
+WEBHOOK_EVENTS = ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"]
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Phase:
     inject: Callable[[Controls], Awaitable[None]]
     repair_label: str
     repair: Callable[[Controls, list[Finding]], Awaitable[None]]
+    patience: float = 1.0  # multiple of the demo's per-phase wait (slow detections get more)
 
 
 @dataclass
@@ -71,17 +75,31 @@ class Controls:
         (await self.http.post(f"{self.evolution}/_sim/inbound", json=body)).raise_for_status()
         await asyncio.sleep(0.3)
 
-    async def evolution_api(self, path: str, body: dict[str, object] | None = None) -> None:
+    async def apologise(self, findings: list[Finding]) -> None:
+        """The ladder's optional fallback reply: each contact left waiting hears from the bot."""
+        for finding in findings:
+            if finding.kind == "stalled_contact" and finding.subject:
+                instance = finding.target.partition(":")[2]
+                body = {"number": finding.subject, "text": "Desculpe a demora! Já voltamos a responder."}
+                await self.evolution_api(f"/message/sendText/{instance}", body)
+
+    async def set_webhook(self, instance: str, url: str) -> None:
+        """What a user does once: point the instance's webhook at the watchdog."""
+        hook = {"enabled": True, "url": url, "byEvents": False, "events": WEBHOOK_EVENTS}
+        await self.evolution_api(f"/webhook/set/{instance}", {"webhook": hook})
+
+    async def evolution_api(self, path: str, body: Mapping[str, object] | None = None) -> None:
         response = await self.http.post(self.evolution + path, json=body, headers={"apikey": EVOLUTION_KEY})
         response.raise_for_status()
 
 
 def phases() -> list[Phase]:
     async def socket_closed(c: Controls) -> None:
-        await c.fault(c.evolution, "socket_closed")
+        await c.fault(c.evolution, "socket_closed", instance=INSTANCE)
 
     async def restart(c: Controls, findings: list[Finding]) -> None:
         await c.evolution_api(f"/instance/restart/{INSTANCE}")
+        await c.apologise(findings)
 
     async def forget(c: Controls) -> None:
         await c.fault(c.dify, "forget_after", messages=1)
@@ -91,8 +109,9 @@ def phases() -> list[Phase]:
     async def delete_sessions(c: Controls, findings: list[Finding]) -> None:
         await c.clear(c.dify, "forget_after")
         await c.clear(c.evolution, "media_wedge")
-        for jid in {f.subject for f in findings if f.subject}:
-            await c.evolution_api(f"/dify/changeStatus/{INSTANCE}", {"remoteJid": jid, "status": "delete"})
+        for instance, jid in {(f.target.partition(":")[2], f.subject) for f in findings if f.subject}:
+            await c.evolution_api(f"/dify/changeStatus/{instance}", {"remoteJid": jid, "status": "delete"})
+        await c.apologise(findings)
 
     async def wedge(c: Controls) -> None:
         await c.fault(c.evolution, "media_wedge")
@@ -103,12 +122,18 @@ def phases() -> list[Phase]:
 
     async def dify_restart(c: Controls, findings: list[Finding]) -> None:
         await c.clear(c.dify, "hang")
+        await c.apologise(findings)
 
     async def evolution_500(c: Controls) -> None:
         await c.fault(c.evolution, "api_500")
 
     async def evolution_restart(c: Controls, findings: list[Finding]) -> None:
         await c.clear(c.evolution, "api_500")
+        await c.clear(c.evolution, "processor_dead")
+        await c.apologise(findings)
+
+    async def processor_dies(c: Controls) -> None:
+        await c.fault(c.evolution, "processor_dead", instance=INSTANCE)
 
     return [
         Phase(
@@ -132,6 +157,14 @@ def phases() -> list[Phase]:
             "L3 restart Evolution (fault cleared)",
             evolution_restart,
         ),
+        Phase(
+            "the message processor dies",
+            "inbound_stopped",
+            processor_dies,
+            "L3 restart Evolution (fault cleared)",
+            evolution_restart,
+            patience=2.5,
+        ),
     ]
 
 
@@ -144,22 +177,23 @@ async def _demo(seconds: float) -> int:
     emulator_logs = io.StringIO()
     with ExitStack() as stack:
         _, dify_app = build_dify(DifyOptions(api_keys=(DIFY_KEY,)), log=SimLog(emulator_logs))
-        dify = stack.enter_context(ThreadedServer(dify_app))
+        # Requests an emulator leaves hanging on purpose are cut at shutdown; that is not news here.
+        dify = stack.enter_context(ThreadedServer(dify_app, log_level="critical"))
         _, evolution_app = build_evolution(
             EvolutionOptions(
                 api_key=EVOLUTION_KEY,
-                instances=(INSTANCE,),
+                instances=(INSTANCE, OTHER_INSTANCE),
                 dify_url=dify.url + "/v1",
                 dify_api_key=DIFY_KEY,
                 debounce_seconds=0.1,
                 traffic_interval=0.5,
                 contacts=3,
-                media_ratio=0.0,
+                media_ratio=0.2,
                 reconnect_seconds=0.3,
             ),
             log=SimLog(emulator_logs),
         )
-        evolution = stack.enter_context(ThreadedServer(evolution_app))
+        evolution = stack.enter_context(ThreadedServer(evolution_app, log_level="critical"))
         print(f"Emulators (in-process threads): Evolution API {evolution.url}  Dify {dify.url}/v1")
         settings = Settings.from_env(
             {
@@ -181,13 +215,18 @@ async def _demo(seconds: float) -> int:
 
 async def _watch(settings: Settings, controls: Controls, seconds: float) -> int:
     async with http_client(settings) as http, controls.http:
-        watchdog = Watchdog(settings, clock=SystemClock(), registry=CollectorRegistry(), http=http)
+        registry = CollectorRegistry()
+        watchdog = Watchdog(settings, clock=SystemClock(), registry=registry, http=http)
         findings = await watchdog.probe_cycle()
         print("\n`evo-watchdog check` on the healthy stack:\n")
         print(render_table(watchdog.board.results, findings))
         daemon = Daemon(watchdog)
         server = asyncio.create_task(daemon.run())
-        print(f"\nWatchdog daemon on {daemon.url} (/metrics, /healthz, /api/status), probing every 1 s\n")
+        for instance in (INSTANCE, OTHER_INSTANCE):
+            await controls.set_webhook(instance, daemon.url + "/webhook/evolution")
+        print(f"\nWatchdog daemon on {daemon.url} (/metrics, /healthz, /api/status), probing every 1 s;")
+        print("Evolution's webhooks point at it, so every reply is timed.\n")
+        await asyncio.sleep(3)  # a few healthy turns first
         outcomes = []
         try:
             for phase in phases():
@@ -196,6 +235,7 @@ async def _watch(settings: Settings, controls: Controls, seconds: float) -> int:
             daemon.stop()
             await server
     _summary(outcomes)
+    _turnaround(registry, settings.turnaround_threshold_seconds)
     return 0 if all(o.detected_after is not None and o.healthy_after is not None for o in outcomes) else 1
 
 
@@ -204,10 +244,11 @@ async def _play(phase: Phase, watchdog: Watchdog, controls: Controls, seconds: f
     print(f"▶ fault: {phase.title}")
     started = time.monotonic()
     await phase.inject(controls)
-    seen = await _wait(lambda: any(f.kind == phase.expected for f in watchdog.board.findings), seconds)
+    patience = seconds * phase.patience
+    seen = await _wait(lambda: any(f.kind == phase.expected for f in watchdog.board.findings), patience)
     detected_after = None if seen is None else time.monotonic() - started
     if detected_after is None:
-        print(f"  ✗ not detected within {seconds:g}s (expected {phase.expected})")
+        print(f"  ✗ not detected within {patience:g}s (expected {phase.expected})")
     else:
         found = next(f for f in watchdog.board.findings if f.kind == phase.expected)
         print(f"  ✓ detected {phase.expected} after {detected_after:.1f}s: {found.summary}")
@@ -239,3 +280,18 @@ def _summary(outcomes: list[Outcome]) -> None:
         detected = f"{o.detected_after:.1f}s" if o.detected_after is not None else "missed"
         healthy = f"{o.healthy_after:.1f}s" if o.healthy_after is not None else "no"
         print(f"  {o.phase.title:<30} {o.phase.expected:<22} {detected:>9} {healthy:>21}")
+
+
+def _turnaround(registry: CollectorRegistry, threshold: float) -> None:
+    """Turnaround by kind over the whole demo, read back from the watchdog's own histogram."""
+    print(f"\nBot turnaround (threshold {threshold:g}s), from watchdog_turnaround_seconds:")
+
+    def total(metric: str, kind: str) -> float:
+        labels = ({"instance": i, "kind": kind} for i in (INSTANCE, OTHER_INSTANCE))
+        return sum(registry.get_sample_value(metric, label) or 0 for label in labels)
+
+    for kind in ("text", "media"):
+        count = total("watchdog_turnaround_seconds_count", kind)
+        mean = f"{total('watchdog_turnaround_seconds_sum', kind) / count:.2f}s mean" if count else "no turns"
+        breaches = total("watchdog_turnaround_breaches_total", kind)
+        print(f"  {kind:<6} {int(count):>4} replies, {mean}, {int(breaches)} over the threshold")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -54,16 +55,32 @@ async def serve(app: ASGIApp, host: str, port: int, *, log_level: str = "warning
     await make_server(app, log_level=log_level).serve(sockets=[sock])
 
 
+class _DropCancelledRequests(logging.Filter):
+    """Requests left hanging on purpose (emulated hangs) are cancelled at shutdown; uvicorn would log
+    each as "Exception in ASGI application". That is expected, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return False
+        return not record.getMessage().startswith("Cancel ")  # "Cancel N running task(s), timeout ..."
+
+
+_DROP_CANCELLED = _DropCancelledRequests()
+
+
 class ThreadedServer:
     """uvicorn in a background thread with its own loop; `url` is valid once entered."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+    ) -> None:
         self._sock = bind(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         # Tests and the demo stop servers often; requests still hanging then are cut at once.
-        self._server = make_server(app, handle_signals=False, graceful_seconds=0)
+        self._server = make_server(app, handle_signals=False, graceful_seconds=0, log_level=log_level)
+        logging.getLogger("uvicorn.error").addFilter(_DROP_CANCELLED)  # idempotent: filters are a set
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 

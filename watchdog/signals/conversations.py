@@ -140,14 +140,18 @@ class ConversationMonitor:
     def _quiet_instances(self, now: float) -> list[Finding]:
         """Inbound stopped on an instance that says `open` while other instances still receive."""
         quiet: list[Finding] = []
-        busy = [i for i, a in self.activity.items() if now - a.last_at < self.stall_seconds]
+        silent_for = {i: now - a.last_at for i, a in self.activity.items()}
+        receiving = [i for i, a in self.activity.items() if silent_for[i] <= self._quiet_limit(a)]
         for instance, activity in self.activity.items():
             if activity.gap is None or activity.count < MIN_INBOUND_TO_LEARN:
                 continue
-            limit = max(self.stall_seconds, QUIET_FACTOR * activity.gap)
-            silent = now - activity.last_at
-            others = [i for i in busy if i != instance]
-            if silent > limit and others and self.states.get(instance, "open") == "open":
+            silent = silent_for[instance]
+            others = [i for i in receiving if i != instance]
+            if (
+                silent > self._quiet_limit(activity)
+                and others
+                and self.states.get(instance, "open") == "open"
+            ):
                 quiet.append(
                     Finding(
                         INBOUND_STOPPED,
@@ -159,6 +163,10 @@ class ConversationMonitor:
                     )
                 )
         return quiet
+
+    def _quiet_limit(self, activity: InboundActivity) -> float:
+        """Silence longer than this is unusual: ten of the instance's usual gaps, at least the stall time."""
+        return max(self.stall_seconds, QUIET_FACTOR * (activity.gap or 0.0))
 
     def status(self) -> dict[str, Any]:
         """Per instance: slowest recent turns and stalled waits, by contact hash only."""

@@ -42,7 +42,6 @@ DIFY_FAULTS = [
     FaultType("worker_timeout", "gunicorn worker wedged: every route hangs, WORKER TIMEOUT logged"),
 ]
 MEDIA_PREFIXES = ("imageMessage|", "audioMessage|", "videoMessage|", "documentMessage|", "stickerMessage|")
-HANG_SECONDS = 3600.0
 CHUNK_WORDS = 3
 
 
@@ -62,6 +61,11 @@ class DifyError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+# What a request that hung sees when Dify is restarted under it (nginx answers for the dead upstream).
+def restarted() -> DifyError:
+    return DifyError(502, "bad_gateway", "upstream connection closed: the api worker restarted")
 
 
 def _error(status: int, code: str, message: str, version: str) -> JSONResponse:
@@ -115,10 +119,12 @@ class DifySim:
                 self.log.gunicorn("CRITICAL", "WORKER TIMEOUT (pid:35)")
                 self.log.gunicorn("ERROR", "Worker (pid:35) was sent SIGKILL! Perhaps out of memory?")
                 self.log.gunicorn("INFO", "Booting worker with pid: 39")
-            await asyncio.sleep(HANG_SECONDS)
+            await self.faults.hold_while("worker_timeout")
+            raise restarted()
         hang = self.faults.get("hang")
         if hang and (chat or hang["scope"] == "all"):
-            await asyncio.sleep(HANG_SECONDS)
+            await self.faults.hold_while("hang")
+            raise restarted()
         failing = self.faults.get("error_500")
         if failing and can_fail and (chat or failing["scope"] == "all"):
             self.log.dify(

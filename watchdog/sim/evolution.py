@@ -28,7 +28,11 @@ from watchdog.sim.messages import MEDIA_KINDS, dify_query, message_data, new_mes
 from watchdog.sim.webhooks import WebhookConfig, WebhookSender
 
 EVOLUTION_FAULTS = [
-    FaultType("processor_dead", "the message processor died: inbound stops until the process restarts"),
+    FaultType(
+        "processor_dead",
+        "an instance's message processor died: its inbound stops until the process restarts",
+        {"instance": ""},
+    ),
     FaultType("socket_closed", "the WhatsApp socket dropped and sticks in 'connecting'", {"instance": ""}),
     FaultType(
         "instance_unloaded",
@@ -119,7 +123,7 @@ class EvolutionSim:
         self.reconnect_seconds = reconnect_seconds
         self.instances: dict[str, Instance] = {}
         self.dify_calls = 0
-        self._processor_error_logged = False
+        self._processor_error_logged: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._load()
 
@@ -181,9 +185,10 @@ class EvolutionSim:
         if inst.state != "open" or not inst.loaded:
             inst.offline.append((remote_jid, kind, text, push_name))
             return "queued"
-        if "processor_dead" in self.faults:
-            if not self._processor_error_logged:
-                self._processor_error_logged = True
+        dead = self.faults.get("processor_dead")
+        if dead is not None and dead["instance"] in ("", name):
+            if name not in self._processor_error_logged:
+                self._processor_error_logged.add(name)
                 self.log.evolution("ERROR", "BaileysStartupService", "Message stream error:", instance=name)
                 self.log.evolution(
                     "ERROR",

@@ -20,7 +20,6 @@ from watchdog.sim.messages import KINDS
 from watchdog.sim.webhooks import WebhookConfig
 
 Handler = Callable[[Request], Awaitable[Response]]
-HANG_SECONDS = 3600.0
 
 
 def envelope(status: int, error: str, message: Any) -> JSONResponse:
@@ -36,7 +35,8 @@ def create_evolution_app(sim: EvolutionSim, *, lifespan: Lifespan[Starlette] | N
 
         async def endpoint(request: Request) -> Response:
             if "hang" in sim.faults:
-                await asyncio.sleep(HANG_SECONDS)
+                await sim.faults.hold_while("hang")
+                return envelope(502, "Bad Gateway", "the process restarted while this request hung")
             slow = sim.faults.get("slow")
             if slow:
                 await asyncio.sleep(float(slow["seconds"]))

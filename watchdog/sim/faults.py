@@ -7,6 +7,8 @@ restarted emulator process comes back healthy, as the real services do.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 ParamValue = str | float | int
+HOLD_LIMIT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class FaultSet:
     def __init__(self, catalogue: list[FaultType]) -> None:
         self.catalogue = {f.name: f for f in catalogue}
         self._active: dict[str, dict[str, ParamValue]] = {}
+        self._cleared: dict[str, asyncio.Event] = {}  # set when a fault is cleared; wakes hold_while
 
     def set(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, ParamValue]:
         kind = self.catalogue.get(name)
@@ -62,10 +66,12 @@ class FaultSet:
         return name.strip()
 
     def clear(self, name: str | None = None) -> None:
-        if name is None:
-            self._active.clear()
-        else:
-            self._active.pop(name, None)
+        names = list(self._active) if name is None else [name]
+        for cleared in names:
+            self._active.pop(cleared, None)
+            event = self._cleared.pop(cleared, None)
+            if event is not None:
+                event.set()
 
     def get(self, name: str) -> dict[str, ParamValue] | None:
         return self._active.get(name)
@@ -75,6 +81,14 @@ class FaultSet:
 
     def active(self) -> dict[str, dict[str, ParamValue]]:
         return {k: dict(v) for k, v in self._active.items()}
+
+    async def hold_while(self, name: str, *, limit: float = HOLD_LIMIT_SECONDS) -> None:
+        """Hang while `name` is active, like a wedged process; return once it is cleared (the restart)."""
+        if name not in self._active:
+            return
+        cleared = self._cleared.setdefault(name, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cleared.wait(), limit)
 
 
 def _coerce(fault: str, key: str, raw: Any, default: ParamValue) -> ParamValue:
