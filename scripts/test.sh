@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Set up, then run every check CI runs: lint, format, strict types, the full test suite.
+# Set up (Debian packages when missing, a Docker engine, .venv), then every check CI runs:
+# lint, format, strict types, the full test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/install-system-deps.sh
 ./scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -68,3 +68,15 @@ def receiver() -> Iterator[Receiver]:
 def sim_log() -> tuple[SimLog, io.StringIO]:
     stream = io.StringIO()
     return SimLog(stream), stream
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """A real Docker engine (skip, or fail under WATCHDOG_REQUIRE_REAL_INFRA=1, when there is none)."""
+    from tests.integration import dockerkit
+
+    client = dockerkit.connect()
+    dockerkit.base_image(client)
+    yield client
+    dockerkit.remove_all(client)
+    client.close()

@@ -7,6 +7,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+import docker
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
@@ -23,11 +24,14 @@ from watchdog.server import create_app
 from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
 from watchdog.signals.conversations import SIGNAL_FINDING_KINDS, ConversationMonitor
+from watchdog.signals.logfeed import LogFeed
+from watchdog.signals.logstate import LOG_FINDING_KINDS, LogState
 from watchdog.signals.webhook import Envelope
 from watchdog.status import StatusBoard
 
 # /healthz turns 503 when no probe cycle finished for this many intervals (plus the probe deadline).
 STALE_AFTER_INTERVALS = 3
+REFRESH_COALESCE_SECONDS = 0.2
 
 
 class Watchdog:
@@ -52,6 +56,45 @@ class Watchdog:
         self._canary: ProbeResult | None = None
         self._probe_findings: list[Finding] = []
         self._stall_timer: asyncio.TimerHandle | None = None
+        self._refresh_soon: asyncio.TimerHandle | None = None
+        containers = [c for c in (settings.evolution_container, *settings.dify_containers) if c]
+        self.logs = (
+            LogState(
+                clock,
+                evolution=settings.evolution_container,
+                dify=settings.dify_containers,
+                burst_count=settings.log_burst_count,
+                burst_window=settings.log_burst_window_seconds,
+                dify_silent_seconds=settings.dify_silent_seconds,
+            )
+            if containers
+            else None
+        )
+        self.log_containers = containers
+
+    def log_feed(self) -> LogFeed | None:
+        """Followers for the configured containers (None when there are none)."""
+        if self.logs is None:
+            return None
+        url = self.settings.docker_url
+        return LogFeed(
+            self.log_containers,
+            state=self.logs,
+            metrics=self.metrics,
+            client_factory=lambda: docker.DockerClient(base_url=url, timeout=10),
+            on_change=self.request_refresh,
+        )
+
+    def request_refresh(self) -> None:
+        """Coalesce bursts of log events into one findings refresh."""
+        if self._refresh_soon is None:
+            self._refresh_soon = asyncio.get_running_loop().call_later(
+                REFRESH_COALESCE_SECONDS, self._refresh_now
+            )
+
+    def _refresh_now(self) -> None:
+        self._refresh_soon = None
+        self.refresh_findings()
 
     async def probe_cycle(self) -> list[Finding]:
         results = await self.suite.run_cycle()
@@ -66,9 +109,13 @@ class Watchdog:
         return self.refresh_findings()
 
     def refresh_findings(self) -> list[Finding]:
-        """Probe findings from the last cycle plus what the webhooks say right now."""
+        """Probe findings from the last cycle plus what the webhooks and the logs say right now."""
         findings = self._probe_findings + self.conversations.findings()
-        self.metrics.observe_findings(findings, known_kinds=FINDING_KINDS + SIGNAL_FINDING_KINDS)
+        if self.logs is not None:
+            findings += self.logs.findings(self.conversations.inbound_within)
+        self.metrics.observe_findings(
+            findings, known_kinds=FINDING_KINDS + SIGNAL_FINDING_KINDS + LOG_FINDING_KINDS
+        )
         _log_changes(self.board.findings, findings)
         self.board.findings = findings
         return findings
@@ -188,6 +235,9 @@ class Daemon:
         for sig in signals:
             loop.add_signal_handler(sig, self._on_signal, sig)
         self.scheduler.start()
+        feed = self.watchdog.log_feed()
+        if feed is not None:
+            feed.start()
         logger.info(
             "watchdog listening on {} probing every {:g}s (recovery mode {})",
             self.url,
@@ -198,6 +248,8 @@ class Daemon:
             await self.server.serve(sockets=[self.socket])
         finally:
             self.scheduler.shutdown(wait=False)
+            if feed is not None:
+                await feed.stop()
             for sig in signals:
                 loop.remove_signal_handler(sig)
             self.socket.close()

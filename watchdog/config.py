@@ -102,6 +102,12 @@ def _choice(*choices: str) -> Parser:
     return parse
 
 
+def _docker_url(raw: str) -> str:
+    if not re.match(r"^(unix:///\S+|tcp://[^\s/]+:\d+|https?://[^\s/]+(:\d+)?)/?$", raw):
+        raise _Invalid("unix:///path/to/docker.sock, tcp://HOST:PORT or http(s)://HOST[:PORT]")
+    return raw
+
+
 def _flag(raw: str) -> bool:
     value = raw.strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
@@ -257,6 +263,34 @@ SETTINGS: tuple[Spec, ...] = (
         "Also time replies in groups, broadcasts and newsletters (true|false).",
     ),
     Spec(
+        "WATCHDOG_DOCKER_URL",
+        "docker_url",
+        "unix:///var/run/docker.sock",
+        _docker_url,
+        "Docker API for log following and restarts (a socket proxy URL such as tcp://127.0.0.1:2375 works).",
+    ),
+    Spec(
+        "WATCHDOG_LOG_BURST_COUNT",
+        "log_burst_count",
+        "5",
+        _count(1, 100_000),
+        "This many log lines of one rule within the burst window is an error_burst.",
+    ),
+    Spec(
+        "WATCHDOG_LOG_BURST_WINDOW_SECONDS",
+        "log_burst_window_seconds",
+        "60",
+        _seconds(1, 86400),
+        "Window for counting error_burst lines.",
+    ),
+    Spec(
+        "WATCHDOG_DIFY_SILENT_SECONDS",
+        "dify_silent_seconds",
+        "120",
+        _seconds(1, 86400),
+        "Dify containers writing nothing this long while customers keep writing is dify_silent.",
+    ),
+    Spec(
         "WATCHDOG_LISTEN",
         "listen",
         "127.0.0.1:8787",
@@ -329,6 +363,10 @@ class Settings:
     canary_interval_seconds: float
     max_pending: int
     track_groups: bool
+    docker_url: str
+    log_burst_count: int
+    log_burst_window_seconds: float
+    dify_silent_seconds: float
     listen: tuple[str, int]
     webhook_token: str
     recovery_mode: str

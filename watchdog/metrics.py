@@ -93,6 +93,23 @@ class Metrics:
             ["event", "outcome"],
             registry=registry,
         )
+        self.log_events = Counter(
+            "watchdog_log_events_total",
+            "Container log records matching a rule (see watchdog/signals/logrules.py).",
+            ["container", "rule"],
+            registry=registry,
+        )
+        self.log_lines = Counter(
+            "watchdog_log_lines_total",
+            "Log lines read from each container.",
+            ["container"],
+            registry=registry,
+        )
+        self.log_lines_dropped = Counter(
+            "watchdog_log_lines_dropped_total",
+            "Log lines dropped because the classifier fell behind (its queue was full).",
+            registry=registry,
+        )
         self.last_cycle = Gauge(
             "watchdog_last_probe_cycle_timestamp_seconds",
             "Unix time the last probe cycle finished.",

@@ -101,6 +101,11 @@ class ConversationMonitor:
             self.metrics.stalled.labels(instance=stall.instance, kind=stall.kind).inc()
         return stalls
 
+    def inbound_within(self, seconds: float) -> bool:
+        """Did any customer write in the last `seconds`?"""
+        now = self.clock.monotonic()
+        return any(now - a.last_at <= seconds for a in self.activity.values())
+
     def next_deadline(self) -> float | None:
         return self.tracker.next_deadline()
 

@@ -213,17 +213,38 @@ def _level_and_instance(head: str) -> tuple[str, str | None]:
 
 def records(lines: Iterable[str]) -> Iterator[str]:
     """Join continuation lines to their head line; yields each record when the next head starts."""
-    current: list[str] = []
+    assembler = RecordAssembler()
     for raw in lines:
+        done = assembler.feed(raw)
+        if done is not None:
+            yield done
+    last = assembler.flush()
+    if last is not None:
+        yield last
+
+
+class RecordAssembler:
+    """Incremental `records()`: feed lines as they stream in, flush when the stream goes idle."""
+
+    def __init__(self, max_lines: int = 200) -> None:
+        self.max_lines = max_lines
+        self._current: list[str] = []
+
+    def feed(self, raw: str) -> str | None:
+        """Returns the previous record when `raw` starts a new one."""
         line = clean(raw)
-        if not line.strip() and not current:
-            continue
-        if current and not is_head(line):
-            if len(current) < 200:  # a runaway object dump is cut, not buffered without bound
-                current.append(line)
-            continue
-        if current:
-            yield "\n".join(current)
-        current = [line]
-    if current:
-        yield "\n".join(current)
+        if not line.strip() and not self._current:
+            return None
+        if self._current and not is_head(line):
+            if len(self._current) < self.max_lines:
+                self._current.append(line)
+            return None
+        done = self.flush()
+        self._current = [line]
+        return done
+
+    def flush(self) -> str | None:
+        if not self._current:
+            return None
+        record, self._current = "\n".join(self._current), []
+        return record

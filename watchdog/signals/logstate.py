@@ -1,0 +1,144 @@
+"""What the containers' logs say: error bursts, logouts, a dead message processor, a silent Dify.
+
+Pure: classified records and follower states in, findings out; time from the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+
+from watchdog.clock import Clock
+from watchdog.model import Finding, Severity, instance_target
+from watchdog.signals.logrules import Classified
+from watchdog.signals.logwatch import FOLLOWING, MISSING, UNREACHABLE
+
+ERROR_BURST = "error_burst"
+LOGGED_OUT = "logged_out"
+PROCESSOR_DEAD = "processor_dead"
+DIFY_SILENT = "dify_silent"
+DOCKER_UNREACHABLE = "docker_unreachable"
+CONTAINER_MISSING = "container_missing"
+LOG_FINDING_KINDS = (
+    ERROR_BURST,
+    LOGGED_OUT,
+    PROCESSOR_DEAD,
+    DIFY_SILENT,
+    DOCKER_UNREACHABLE,
+    CONTAINER_MISSING,
+)
+LOGOUT_MEMORY_SECONDS = 600.0  # a logout stays a finding this long unless the instance connects again
+
+
+def container_target(name: str) -> str:
+    return f"container:{name}"
+
+
+class LogState:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        evolution: str,
+        dify: Sequence[str],
+        burst_count: int,
+        burst_window: float,
+        dify_silent_seconds: float,
+    ) -> None:
+        self.clock = clock
+        self.evolution = evolution
+        self.dify = tuple(dify)
+        self.burst_count = burst_count
+        self.burst_window = burst_window
+        self.dify_silent_seconds = dify_silent_seconds
+        started = clock.monotonic()
+        self.last_line: dict[str, float] = {name: started for name in (evolution, *dify) if name}
+        self.follow_state: dict[str, tuple[str, str]] = {}
+        self._events: dict[tuple[str, str], deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
+        self._logged_out: dict[str, float] = {}
+        self._processor_error: float | None = None
+
+    def line(self, container: str) -> None:
+        self.last_line[container] = self.clock.monotonic()
+
+    def record(self, container: str, result: Classified) -> None:
+        now = self.clock.monotonic()
+        if result.rule is not None:
+            self._events[(container, result.rule)].append(now)
+        if container != self.evolution:
+            return
+        if result.rule == "whatsapp_logged_out" and result.instance:
+            self._logged_out[result.instance] = now
+        elif result.rule is None and result.instance and "CONNECTED TO WHATSAPP" in result.text:
+            self._logged_out.pop(result.instance, None)
+        elif result.rule == "message_processor_error":
+            self._processor_error = now
+
+    def follower(self, container: str, state: str, detail: str) -> None:
+        previous = self.follow_state.get(container)
+        self.follow_state[container] = (state, detail)
+        # Followed again after a stop, a gap or with a new id: the process restarted, its processor is fresh.
+        if container == self.evolution and state == FOLLOWING and previous not in (None, (state, detail)):
+            self._processor_error = None
+        if state == FOLLOWING:
+            self.last_line.setdefault(container, self.clock.monotonic())
+
+    def findings(self, inbound_within: Callable[[float], bool]) -> list[Finding]:
+        """`inbound_within(seconds)` says whether customers wrote in that time (Dify silence matters then)."""
+        now = self.clock.monotonic()
+        found: list[Finding] = []
+        for (container, rule), times in self._events.items():
+            while times and now - times[0] > self.burst_window:
+                times.popleft()
+            if len(times) >= self.burst_count:
+                found.append(
+                    Finding(
+                        ERROR_BURST,
+                        container_target(container),
+                        Severity.CRITICAL if rule != "error" else Severity.WARNING,
+                        f"{len(times)} {rule} lines in {self.burst_window:g}s",
+                        {"rule": rule, "count": len(times), "container": container},
+                    )
+                )
+        for instance, at in list(self._logged_out.items()):
+            if now - at > LOGOUT_MEMORY_SECONDS:
+                del self._logged_out[instance]
+                continue
+            summary = "WhatsApp logged this instance out (device removed): it needs a new QR scan"
+            found.append(Finding(LOGGED_OUT, instance_target(instance), Severity.CRITICAL, summary))
+        if self._processor_error is not None:
+            summary = "the message processor failed (Message stream error); inbound stops until a restart"
+            found.append(
+                Finding(PROCESSOR_DEAD, container_target(self.evolution), Severity.CRITICAL, summary)
+            )
+        for name in self.dify:
+            silent = now - self.last_line.get(name, now)
+            if silent > self.dify_silent_seconds and inbound_within(self.dify_silent_seconds):
+                found.append(
+                    Finding(
+                        DIFY_SILENT,
+                        container_target(name),
+                        Severity.CRITICAL,
+                        f"no log line for {silent:.0f}s while customers keep writing",
+                        {"silent_seconds": round(silent, 1)},
+                    )
+                )
+        for name, (state, detail) in self.follow_state.items():
+            if state == UNREACHABLE:
+                found.append(
+                    Finding(DOCKER_UNREACHABLE, "docker", Severity.WARNING, f"cannot follow {name}: {detail}")
+                )
+            elif state == MISSING:
+                found.append(Finding(CONTAINER_MISSING, container_target(name), Severity.WARNING, detail))
+        return _dedupe(found)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for f in findings:
+        key = (f.kind, f.target, str(f.evidence.get("rule", "")))
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
