@@ -7,7 +7,6 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import docker
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
@@ -81,7 +80,7 @@ class Watchdog:
             self.log_containers,
             state=self.logs,
             metrics=self.metrics,
-            client_factory=lambda: docker.DockerClient(base_url=url, timeout=10),
+            docker_url=url,
             on_change=self.request_refresh,
         )
 

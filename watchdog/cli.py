@@ -76,14 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def check(settings: Settings, *, as_json: bool, canary: bool = False) -> int:
-    from watchdog.health import assess
-    from watchdog.probes.suite import ProbeSuite, http_client
+    from watchdog.check import run_check
     from watchdog.report import render_json, render_table
 
-    clock = SystemClock()
-    async with http_client(settings) as http:
-        results = await ProbeSuite(settings, http, clock).run_cycle(canary=canary)
-    findings = assess(results, now=clock.time(), stall_seconds=settings.stall_seconds)
+    results, findings = await run_check(settings, SystemClock(), canary=canary)
     print(render_json(results, findings) if as_json else render_table(results, findings))
     return EXIT_UNHEALTHY if findings else EXIT_OK
 

@@ -306,6 +306,14 @@ SETTINGS: tuple[Spec, ...] = (
         secret=True,
     ),
     Spec(
+        "WATCHDOG_WEBHOOK_URL",
+        "webhook_url",
+        "",
+        _optional_url,
+        "The URL Evolution posts webhooks to (http://watchdog:8787/webhook/evolution); check verifies it.",
+        secret=True,  # it may carry ?token=
+    ),
+    Spec(
         "WATCHDOG_RECOVERY_MODE",
         "recovery_mode",
         "dry-run",
@@ -369,6 +377,7 @@ class Settings:
     dify_silent_seconds: float
     listen: tuple[str, int]
     webhook_token: str
+    webhook_url: str
     recovery_mode: str
     max_restarts_per_hour: int
     notify_urls: tuple[str, ...]

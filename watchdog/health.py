@@ -23,6 +23,7 @@ SESSION_CLOSED = "session_closed"
 DIFY_DOWN = "dify_down"
 DIFY_AUTH = "dify_auth"
 DIFY_CANARY_FAILED = "dify_canary_failed"
+WEBHOOK_MISCONFIGURED = "webhook_misconfigured"
 
 FINDING_KINDS = (
     EVOLUTION_DOWN,
@@ -37,6 +38,7 @@ FINDING_KINDS = (
     DIFY_DOWN,
     DIFY_AUTH,
     DIFY_CANARY_FAILED,
+    WEBHOOK_MISCONFIGURED,
 )
 
 
@@ -52,6 +54,11 @@ def assess(results: Sequence[ProbeResult], *, now: float, stall_seconds: float) 
             findings.append(
                 Finding(DIFY_CANARY_FAILED, "dify", Severity.CRITICAL, f"canary: {result.detail}")
             )
+        elif result.probe == "webhook" and "problem" in result.data:
+            if not result.ok:
+                findings.append(
+                    Finding(WEBHOOK_MISCONFIGURED, result.target, Severity.WARNING, result.detail)
+                )
         elif result.probe == "sessions" and result.ok:
             findings.extend(_sessions(result, now=now, stall_seconds=stall_seconds))
         elif not result.ok and result.data.get("error") == "auth":

@@ -50,6 +50,8 @@ def test_healthy_stack_exits_0_and_lists_every_probe() -> None:
         ("evolution:suporte", "connection_state"),
         ("evolution:loja", "sessions"),
         ("evolution:suporte", "sessions"),
+        ("evolution:loja", "webhook"),
+        ("evolution:suporte", "webhook"),
         ("dify", "liveness"),
         ("dify", "app_info"),
         ("dify", "canary"),
@@ -105,6 +107,7 @@ CASES: list[FaultCase] = [
     ),
     ("dify", "truncate_stream", {}, lambda s: None, "dify_canary_failed", ("--canary",)),
     ("dify", "error_event", {}, lambda s: None, "dify_canary_failed", ("--canary",)),
+    ("dify", "hang", {"scope": "chat"}, lambda s: None, "dify_canary_failed", ("--canary",)),
     ("dify", "error_500", {"scope": "chat"}, lambda s: None, "dify_canary_failed", ("--canary",)),
     ("dify", "slow", {"seconds": 1.0}, lambda s: None, "dify_canary_failed", ("--canary",)),
 ]
@@ -159,3 +162,30 @@ def test_unreachable_evolution_is_down_not_a_crash() -> None:
     with running_stack() as stack:
         code, report = check(stack, EVOLUTION_URL="http://127.0.0.1:9")
     assert code == 1 and "evolution_down" in kinds(report)
+
+
+WATCHDOG_HOOK = "http://127.0.0.1:8787/webhook/evolution"
+
+
+def test_webhook_setup_is_checked_against_watchdog_webhook_url() -> None:
+    with running_stack() as stack:
+        code, report = check(stack, WATCHDOG_WEBHOOK_URL=WATCHDOG_HOOK)
+        assert code == 1
+        missing = [f for f in report["findings"] if f["kind"] == "webhook_misconfigured"]
+        assert {f["target"] for f in missing} == {"evolution:loja", "evolution:suporte"}
+        for instance, events in (
+            ("loja", ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"]),
+            ("suporte", []),
+        ):
+            hook = {"enabled": True, "url": WATCHDOG_HOOK + "?token=SECRET-TOKEN", "events": events}
+            stack.http.post(
+                f"{stack.evolution_url}/webhook/set/{instance}",
+                json={"webhook": hook},
+                headers={"apikey": "stack-evolution-key"},
+            ).raise_for_status()
+        code, report = check(stack, WATCHDOG_WEBHOOK_URL=WATCHDOG_HOOK)
+    problems = {f["target"]: f["summary"] for f in report["findings"] if f["kind"] == "webhook_misconfigured"}
+    assert (
+        list(problems) == ["evolution:suporte"] and "lacks MESSAGES_UPSERT" in problems["evolution:suporte"]
+    )
+    assert "SECRET-TOKEN" not in json.dumps(report)

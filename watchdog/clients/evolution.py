@@ -52,6 +52,14 @@ class BotSession:
         return None if self.session_id == self.remote_jid else self.session_id
 
 
+@dataclass(frozen=True)
+class InstanceWebhook:
+    url: str  # may carry ?token=...: never shown whole
+    enabled: bool
+    by_events: bool
+    events: tuple[str, ...]
+
+
 class EvolutionClient:
     def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str, *, timeout: float) -> None:
         self._api = JsonClient(http, "evolution", base_url, timeout=timeout)
@@ -93,6 +101,18 @@ class EvolutionClient:
             raise UpstreamProtocolError("evolution", "connectionState has no instance object")
         state = inner.get("state")
         return str(state) if state is not None else None
+
+    async def webhook(self, instance: str) -> InstanceWebhook | None:
+        """The instance's own webhook (`webhook/find`), or None when it has none."""
+        body = await self._api.json("GET", f"/webhook/find/{_seg(instance)}", headers=self._headers)
+        if not isinstance(body, dict) or not body.get("url"):
+            return None
+        return InstanceWebhook(
+            url=str(body["url"]),
+            enabled=bool(body.get("enabled", False)),
+            by_events=bool(body.get("webhookByEvents", False)),
+            events=tuple(str(e).upper() for e in body.get("events") or ()),
+        )
 
     async def dify_bots(self, instance: str) -> list[DifyBot]:
         rows = await self._api.json("GET", f"/dify/find/{_seg(instance)}", headers=self._headers)

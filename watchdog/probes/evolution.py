@@ -13,6 +13,7 @@ from watchdog.clients.evolution import BotSession, EvolutionClient
 from watchdog.errors import UpstreamError, UpstreamProtocolError
 from watchdog.model import ProbeResult, contact_id, instance_target
 from watchdog.probes.base import SUBJECTS, Observation, ProbeRunner
+from watchdog.probes.webhook import webhook_probe
 
 SESSIONS_DEADLINE_FACTOR = 4
 
@@ -26,12 +27,14 @@ class EvolutionProbes:
         instances: Sequence[str] = (),
         dify: DifyClient | None = None,
         dify_api_key: str = "",
+        webhook_url: str = "",
     ) -> None:
         self.client = client
         self.runner = runner
         self.configured = tuple(instances)
         self.dify = dify
         self._dify_key = dify_api_key
+        self.webhook_url = webhook_url
 
     async def version(self) -> ProbeResult:
         async def call() -> Observation:
@@ -112,7 +115,9 @@ class EvolutionProbes:
             return results
         watched = [name for name in listing.data["watched"] if name not in listing.data["missing"]]
         per_instance = await asyncio.gather(
-            *(self.connection_state(name) for name in watched), *(self.sessions(name) for name in watched)
+            *(self.connection_state(name) for name in watched),
+            *(self.sessions(name) for name in watched),
+            *(webhook_probe(self.client, self.runner, name, self.webhook_url) for name in watched),
         )
         return results + list(per_instance)
 

@@ -52,6 +52,7 @@ class ProbeSuite:
             instances=settings.evolution_instances,
             dify=dify_client,
             dify_api_key=settings.dify_api_key,
+            webhook_url=settings.webhook_url,
         )
         self.dify = DifyProbes(dify_client, runner) if dify_client is not None else None
         self.canary = (

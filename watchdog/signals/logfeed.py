@@ -6,8 +6,6 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-import docker
-
 from watchdog.metrics import Metrics
 from watchdog.signals.logrules import RecordAssembler, classify
 from watchdog.signals.logstate import LogState
@@ -24,13 +22,13 @@ class LogFeed:
         *,
         state: LogState,
         metrics: Metrics,
-        client_factory: Callable[[], docker.DockerClient],
+        docker_url: str,
         on_change: Callable[[], None],
     ) -> None:
         self.containers = tuple(containers)
         self.state = state
         self.metrics = metrics
-        self.client_factory = client_factory
+        self.docker_url = docker_url
         self.on_change = on_change
         self.followers: list[ContainerFollower] = []
         self._queue: asyncio.Queue[LogLine] = asyncio.Queue(QUEUE_LIMIT)
@@ -49,7 +47,7 @@ class LogFeed:
 
         for name in self.containers:
             follower = ContainerFollower(
-                self.client_factory, name, on_line=on_line, on_state=on_state, start_ns=start_ns
+                self.docker_url, name, on_line=on_line, on_state=on_state, start_ns=start_ns
             )
             self.followers.append(follower)
             follower.start()

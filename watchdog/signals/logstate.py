@@ -61,8 +61,9 @@ class LogState:
     def line(self, container: str) -> None:
         self.last_line[container] = self.clock.monotonic()
 
-    def record(self, container: str, result: Classified) -> None:
-        now = self.clock.monotonic()
+    def record(self, container: str, result: Classified, *, at: float | None = None) -> None:
+        """`at` (monotonic) dates a record read back from history; live records happen now."""
+        now = self.clock.monotonic() if at is None else at
         if result.rule is not None:
             self._events[(container, result.rule)].append(now)
         if container != self.evolution:

@@ -9,10 +9,12 @@ reported as states; nothing escapes the thread.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
@@ -22,6 +24,32 @@ FOLLOWING, STOPPED, MISSING, UNREACHABLE = "following", "stopped", "missing", "d
 MAX_LINE_BYTES = 16 * 1024
 RETRY_MIN, RETRY_MAX = 0.25, 5.0
 RESUME_OVERLAP_SECONDS = 1  # ask Docker from a second before the last line; dedupe the overlap
+# Pinned so that creating a client never calls the daemon (with "auto", a dead daemon leaks a socket).
+# 1.40 is Docker 19.03; everything the watchdog uses (logs, inspect, restart, events) is older.
+DOCKER_API_VERSION = "1.40"
+
+
+def docker_client(url: str) -> docker.DockerClient:
+    return docker.DockerClient(base_url=url, version=DOCKER_API_VERSION, timeout=10)
+
+
+def daemon_answers(url: str, timeout: float = 1.0) -> bool:
+    """Connect-only check of the Docker endpoint. docker-py leaks its socket when a connect fails, so
+    a follower waiting for a dead daemon asks this instead of retrying through the SDK."""
+    parts = urlsplit(url)
+    try:
+        if parts.scheme in ("unix", "http+unix"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(parts.path)
+        else:
+            with socket.create_connection(
+                (parts.hostname or "127.0.0.1", parts.port or 2375), timeout=timeout
+            ):
+                pass
+    except OSError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -78,7 +106,7 @@ class ContainerFollower:
 
     def __init__(
         self,
-        client_factory: Callable[[], docker.DockerClient],
+        docker_url: str,
         name: str,
         *,
         on_line: Callable[[LogLine], None],
@@ -86,7 +114,7 @@ class ContainerFollower:
         start_ns: int,
         max_line: int = MAX_LINE_BYTES,
     ) -> None:
-        self.client_factory = client_factory
+        self.docker_url = docker_url
         self.name = name
         self.on_line = on_line
         self.on_state = on_state
@@ -119,8 +147,15 @@ class ContainerFollower:
         delay = RETRY_MIN
         client: docker.DockerClient | None = None
         while not self._stop.is_set():
+            if not daemon_answers(self.docker_url):
+                self._set_state(UNREACHABLE, f"nothing answers at {self.docker_url}")
+                _close(client)
+                client = None
+                self._stop.wait(delay)
+                delay = min(RETRY_MAX, delay * 2)
+                continue
             try:
-                client = client or self.client_factory()
+                client = client or docker_client(self.docker_url)
                 container = client.containers.get(self.name)
                 if container.status != "running":
                     self._set_state(STOPPED, container.status)
@@ -155,6 +190,8 @@ class ContainerFollower:
                     self._line(raw)
         finally:
             self._stream = None
+            with contextlib.suppress(Exception):  # release the connection whichever way the stream ended
+                stream.close()
 
     def _line(self, raw: str) -> None:
         stamp, _, text = raw.partition(" ")
