@@ -35,6 +35,7 @@ INSTANCE = "loja"
 OTHER_INSTANCE = "suporte"
 CUSTOMER = contact_jid(42)
 WEBHOOK_EVENTS = ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"]
+SETTLE_STEP_SECONDS = 1.5
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Phase:
     expected: str  # finding kind
     inject: Callable[[Controls], Awaitable[None]]
     repair_label: str
-    repair: Callable[[Controls, list[Finding]], Awaitable[None]]
+    repair: Callable[[Controls], Awaitable[None]]
     patience: float = 1.0  # multiple of the demo's per-phase wait (slow detections get more)
 
 
@@ -75,11 +76,17 @@ class Controls:
         (await self.http.post(f"{self.evolution}/_sim/inbound", json=body)).raise_for_status()
         await asyncio.sleep(0.3)
 
-    async def apologise(self, findings: list[Finding]) -> None:
-        """The ladder's optional fallback reply: each contact left waiting hears from the bot."""
+    async def contact_repairs(self, findings: list[Finding]) -> None:
+        """The ladder's L1 for each contact a finding names: delete its Dify session (stale or wedged),
+        and send the optional fallback reply to a contact left waiting."""
         for finding in findings:
-            if finding.kind == "stalled_contact" and finding.subject:
-                instance = finding.target.partition(":")[2]
+            if not finding.subject:
+                continue
+            instance = finding.target.partition(":")[2]
+            if finding.kind in ("stale_conversation", "session_wedged"):
+                body = {"remoteJid": finding.subject, "status": "delete"}
+                await self.evolution_api(f"/dify/changeStatus/{instance}", body)
+            elif finding.kind == "stalled_contact":
                 body = {"number": finding.subject, "text": "Desculpe a demora! Já voltamos a responder."}
                 await self.evolution_api(f"/message/sendText/{instance}", body)
 
@@ -97,40 +104,34 @@ def phases() -> list[Phase]:
     async def socket_closed(c: Controls) -> None:
         await c.fault(c.evolution, "socket_closed", instance=INSTANCE)
 
-    async def restart(c: Controls, findings: list[Finding]) -> None:
+    async def restart(c: Controls) -> None:
         await c.evolution_api(f"/instance/restart/{INSTANCE}")
-        await c.apologise(findings)
 
     async def forget(c: Controls) -> None:
         await c.fault(c.dify, "forget_after", messages=1)
         for text in ("Oi", "Ainda estão aí?", "Alô?"):
             await c.customer_says(text)
 
-    async def delete_sessions(c: Controls, findings: list[Finding]) -> None:
+    async def clear_session_faults(c: Controls) -> None:
         await c.clear(c.dify, "forget_after")
         await c.clear(c.evolution, "media_wedge")
-        for instance, jid in {(f.target.partition(":")[2], f.subject) for f in findings if f.subject}:
-            await c.evolution_api(f"/dify/changeStatus/{instance}", {"remoteJid": jid, "status": "delete"})
-        await c.apologise(findings)
 
     async def wedge(c: Controls) -> None:
-        await c.fault(c.evolution, "media_wedge")
+        await c.fault(c.evolution, "media_wedge", remoteJid=CUSTOMER)
         await c.customer_says("olha a foto", kind="image")
 
     async def dify_hang(c: Controls) -> None:
         await c.fault(c.dify, "hang", scope="all")
 
-    async def dify_restart(c: Controls, findings: list[Finding]) -> None:
+    async def dify_restart(c: Controls) -> None:
         await c.clear(c.dify, "hang")
-        await c.apologise(findings)
 
     async def evolution_500(c: Controls) -> None:
         await c.fault(c.evolution, "api_500")
 
-    async def evolution_restart(c: Controls, findings: list[Finding]) -> None:
+    async def evolution_restart(c: Controls) -> None:
         await c.clear(c.evolution, "api_500")
         await c.clear(c.evolution, "processor_dead")
-        await c.apologise(findings)
 
     async def processor_dies(c: Controls) -> None:
         await c.fault(c.evolution, "processor_dead", instance=INSTANCE)
@@ -144,10 +145,10 @@ def phases() -> list[Phase]:
             "stale_conversation",
             forget,
             "L1 delete the session",
-            delete_sessions,
+            clear_session_faults,
         ),
         Phase(
-            "an image wedges the session", "session_wedged", wedge, "L1 delete the session", delete_sessions
+            "an image wedges the session", "session_wedged", wedge, "L1 delete the session", clear_session_faults
         ),
         Phase("Dify hangs", "dify_down", dify_hang, "L3 restart Dify (fault cleared)", dify_restart),
         Phase(
@@ -253,15 +254,25 @@ async def _play(phase: Phase, watchdog: Watchdog, controls: Controls, seconds: f
         found = next(f for f in watchdog.board.findings if f.kind == phase.expected)
         print(f"  ✓ detected {phase.expected} after {detected_after:.1f}s: {found.summary}")
     repaired_at = time.monotonic()
-    await phase.repair(controls, watchdog.board.findings)
+    await phase.repair(controls)
     print(f"  ↺ repair: {phase.repair_label} (done by the demo until the recovery engine lands)")
-    healthy = await _wait(watchdog.board.healthy, seconds)
+    healthy = await _settle(watchdog, controls, seconds)
     healthy_after = None if healthy is None else time.monotonic() - repaired_at
     if healthy_after is None:
         print(f"  ✗ still unhealthy {seconds:g}s after the repair\n")
     else:
         print(f"  ✓ healthy again {healthy_after:.1f}s after the repair\n")
     return Outcome(phase, detected_after, healthy_after)
+
+
+async def _settle(watchdog: Watchdog, controls: Controls, seconds: float) -> float | None:
+    """Wait for health, repairing contacts that findings name as they appear (as the ladder's L1 will)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        await controls.contact_repairs(watchdog.board.findings)
+        if await _wait(watchdog.board.healthy, SETTLE_STEP_SECONDS) is not None:
+            return time.monotonic() - started
+    return None
 
 
 async def _wait(condition: Callable[[], bool], seconds: float) -> float | None:

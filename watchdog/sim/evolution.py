@@ -39,7 +39,11 @@ EVOLUTION_FAULTS = [
         "the instance is in the database but not in memory (connectionState has no state)",
         {"instance": ""},
     ),
-    FaultType("media_wedge", "a media message wedges that contact's bot session until it is deleted"),
+    FaultType(
+        "media_wedge",
+        "a media message wedges the contact's bot session until it is deleted (remoteJid: one contact only)",
+        {"remoteJid": ""},
+    ),
     FaultType("api_500", "authenticated API calls answer 500"),
     FaultType("slow", "every API answer is delayed", {"seconds": 2.0}),
     FaultType("hang", "every route accepts the connection and never answers"),
@@ -233,7 +237,8 @@ class EvolutionSim:
             inst.sessions[jid] = session
         session.await_user = False
         self._touch(session)
-        if kind in MEDIA_KINDS and "media_wedge" in self.faults:
+        wedge = self.faults.get("media_wedge")
+        if kind in MEDIA_KINDS and wedge is not None and wedge["remoteJid"] in ("", jid):
             inst.wedged.add(jid)  # busy forever, silently: upstream #1359
             return
         query = dify_query(kind, text, msg_id)
