@@ -148,7 +148,11 @@ def phases() -> list[Phase]:
             clear_session_faults,
         ),
         Phase(
-            "an image wedges the session", "session_wedged", wedge, "L1 delete the session", clear_session_faults
+            "an image wedges the session",
+            "session_wedged",
+            wedge,
+            "L1 delete the session",
+            clear_session_faults,
         ),
         Phase("Dify hangs", "dify_down", dify_hang, "L3 restart Dify (fault cleared)", dify_restart),
         Phase(
