@@ -129,3 +129,16 @@ def test_sigterm_shuts_the_daemon_down_cleanly() -> None:
     assert "received SIGTERM, shutting down" in log and "watchdog stopped" in log
     assert EVOLUTION_KEY not in log and DIFY_KEY not in log
     assert '"level": {"icon"' in log or '"record"' in log  # json log format
+
+
+async def test_daemon_runs_the_canary_on_its_own_schedule() -> None:
+    with running_stack() as stack:
+        stack.fault("dify", "truncate_stream")
+        async with serving(stack, WATCHDOG_CANARY_INTERVAL_SECONDS="1") as (watchdog, _daemon):
+            await _until(lambda: any(f.kind == "dify_canary_failed" for f in watchdog.board.findings))
+            failed = next(f for f in watchdog.board.findings if f.kind == "dify_canary_failed")
+            stack.http.delete(f"{stack.dify_root}/_sim/faults/truncate_stream").raise_for_status()
+            await _until(lambda: not any(f.kind == "dify_canary_failed" for f in watchdog.board.findings))
+    assert "without message_end" in failed.summary
+    labels = {"target": "dify", "probe": "canary"}
+    assert watchdog.registry.get_sample_value("watchdog_probe_success", labels) == 1
