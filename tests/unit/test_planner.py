@@ -1,0 +1,223 @@
+"""The recovery ladder with a fake clock and a real (in-memory) journal: every rung and guardrail."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watchdog.clock import FakeClock
+from watchdog.model import Finding, Severity
+from watchdog.recovery.journal import Journal
+from watchdog.recovery.planner import (
+    PAGE,
+    RESET_SESSION,
+    RESTART_CONTAINER,
+    RESTART_INSTANCE,
+    RESTARTS,
+    PlannedAction,
+    Policy,
+    RecoveryPlanner,
+)
+from watchdog.recovery.problems import Level, Problem, problems_from
+
+JID = "5511987600001@s.whatsapp.net"
+STALE = Problem("contact:loja:c-1", "evolution", Level.CONTACT, "loja", "c-1", JID, ("stale_conversation",))
+DOWN = Problem("instance:loja", "evolution", Level.INSTANCE, "loja", kinds=("instance_disconnected",))
+DIFY = Problem("service:dify", "dify", Level.SERVICE, kinds=("dify_down",))
+
+
+class World:
+    """Plans each tick against the journal and 'runs' the actions at once with a chosen result."""
+
+    def __init__(self, clock: FakeClock, policy: Policy | None = None) -> None:
+        self.clock = clock
+        self.policy = policy or Policy(mode="auto")
+        self.planner = RecoveryPlanner(self.policy)
+        self.journal = Journal(":memory:")
+        self.log: list[tuple[float, PlannedAction]] = []
+
+    def tick(self, *problems: Problem, result: Callable[[PlannedAction], str] = lambda a: "ok") -> list[str]:
+        now = self.clock.time()
+        plan = self.planner.plan(
+            problems,
+            self.journal.open_incidents(),
+            self.journal.recent_actions(now - 3600),
+            now,
+            self.journal.recently_closed(now - self.policy.healthy_reset),
+        )
+        self.journal.apply(plan)
+        for action in plan.actions:
+            action_id = self.journal.started(action, now)
+            self.journal.finished(action_id, "dry_run" if action.dry_run else result(action), "", now)
+            self.log.append((now, action))
+        return [a.kind for a in plan.actions]
+
+    def run(self, seconds: float, *problems: Problem, step: float = 1.0, **kw: object) -> list[str]:
+        kinds: list[str] = []
+        end = self.clock.time() + seconds
+        while self.clock.time() < end:
+            kinds += self.tick(*problems, **kw)  # type: ignore[arg-type]
+            self.clock.advance(step)
+        return kinds
+
+
+def test_the_full_ladder_with_backoff_between_rungs(clock: FakeClock) -> None:
+    world = World(clock)
+    assert world.tick(STALE) == [RESET_SESSION]
+    assert world.log[0][1].subject == JID and world.log[0][1].target == "contact:loja:c-1"
+    assert world.run(9.5, STALE, step=0.5) == []  # 10 s to show its effect
+    clock.advance(0.5)
+    assert world.tick(STALE) == [RESTART_INSTANCE]
+    assert world.run(19, STALE) == []  # then 20 s
+    clock.advance(1)
+    assert world.tick(STALE) == [RESTART_CONTAINER]
+    assert world.log[-1][1].target == "service:evolution"
+    clock.advance(40)
+    assert world.tick(STALE) == [PAGE]
+    assert world.run(3 * 3600, STALE, step=60) == []  # the circuit is open: nothing more, ever
+    incident = world.journal.open_incidents()["contact:loja:c-1"]
+    assert incident.paged and incident.circuit_open
+
+
+def test_a_failed_action_escalates_at_once(clock: FakeClock) -> None:
+    world = World(clock)
+    assert world.tick(DOWN, result=lambda a: "failed") == [RESTART_INSTANCE]
+    assert world.tick(DOWN, result=lambda a: "failed") == [RESTART_CONTAINER]
+    assert world.tick(DOWN) == [PAGE]
+
+
+def test_recovery_closes_the_incident_after_the_hold_and_a_quick_return_pages(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", recovery_hold=30))
+    world.tick(STALE)
+    assert world.run(29, step=1) == [] and "contact:loja:c-1" in world.journal.open_incidents()
+    world.run(2, step=1)
+    assert world.journal.open_incidents() == {}
+    assert world.tick(STALE) == [PAGE]  # back within the 10 s cooldown: a person looks
+
+
+def test_a_return_within_ten_minutes_climbs_a_rung_and_later_starts_over(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", recovery_hold=30))
+    world.tick(STALE)
+    world.run(31)  # healthy: closed
+    clock.advance(60)
+    assert world.tick(STALE) == [RESTART_INSTANCE]
+    world.run(31)
+    clock.advance(601)
+    assert world.tick(STALE) == [RESET_SESSION]
+
+
+def test_dry_run_journals_what_it_would_do_and_off_does_nothing(clock: FakeClock) -> None:
+    dry = World(clock, Policy(mode="dry-run"))
+    assert dry.tick(DOWN) == [RESTART_INSTANCE]
+    assert dry.log[0][1].dry_run and dry.journal.recent_actions(0)[0].result == "dry_run"
+    off = World(FakeClock(), Policy(mode="off"))
+    assert off.run(600, DOWN, step=10) == []
+    assert "instance:loja" in off.journal.open_incidents()  # still tracked and reported
+
+
+def test_maintenance_silences_actions_until_it_ends(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", maintenance_until=clock.time() + 120))
+    assert world.run(120, DOWN, step=10) == []
+    assert world.tick(DOWN) == [RESTART_INSTANCE]
+
+
+def test_restart_budget_per_target_pages_when_spent(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", restarts_per_hour=2, recovery_hold=30, healthy_reset=60))
+    kinds = []
+    for _ in range(3):  # the instance drops, is restarted, recovers, and drops again
+        kinds += world.tick(DOWN)
+        world.run(31)
+        clock.advance(61)
+    assert kinds == [RESTART_INSTANCE, RESTART_INSTANCE, PAGE]
+    page = world.log[-1][1]
+    assert "restart budget for instance:loja spent (2 in the last hour)" in page.reason
+
+
+def test_global_budget_across_instances(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", global_restarts_per_hour=3))
+    downs = [replace(DOWN, key=f"instance:i{n}", instance=f"i{n}") for n in range(5)]
+    kinds = world.tick(*downs)
+    assert kinds.count(RESTART_INSTANCE) == 3 and kinds.count(PAGE) == 2
+
+
+def test_no_container_restarter_goes_from_instance_to_human(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", restartable=frozenset()))
+    assert world.tick(DOWN, result=lambda a: "failed") == [RESTART_INSTANCE]
+    assert world.tick(DOWN) == [PAGE]
+    assert World(FakeClock(), Policy(mode="auto", restartable=frozenset())).tick(DIFY) == [PAGE]
+
+
+def test_two_incidents_on_one_target_restart_it_once(clock: FakeClock) -> None:
+    world = World(clock)
+    other = replace(DOWN, key="instance:loja-2")  # same instance, another finding key
+    assert world.tick(DOWN, other) == [RESTART_INSTANCE]
+
+
+def f(kind: str, target: str, subject: str = "", **evidence: object) -> Finding:
+    return Finding(kind, target, Severity.CRITICAL, kind, evidence, subject=subject)
+
+
+def test_problems_from_findings_and_symptoms_are_inhibited() -> None:
+    findings = [
+        f("stalled_contact", "evolution:loja", JID, contact="c-1"),
+        f("stale_conversation", "evolution:loja", JID, contact="c-1"),
+        f("stalled_contact", "evolution:suporte", JID, contact="c-2"),
+        f("instance_disconnected", "evolution:suporte"),
+        f("dify_silent", "container:docker-api-1"),
+        f("error_burst", "container:docker-api-1", rule="worker_timeout", container="docker-api-1"),
+        f("error_burst", "container:evolution_api", rule="error", container="evolution_api"),
+        f("logged_out", "evolution:vendas"),
+        f("session_paused", "evolution:loja", JID, contact="c-3"),
+    ]
+    problems = {p.key: p for p in problems_from(findings, dify_containers=("docker-api-1",))}
+    assert set(problems) == {
+        "contact:loja:c-1",
+        "instance:suporte",
+        "service:dify",
+        "human:logged_out:evolution:vendas",
+    }
+    assert problems["contact:loja:c-1"].kinds == ("stale_conversation", "stalled_contact")
+    assert problems["service:dify"].kinds == ("dify_silent", "error_burst")
+    evolution_down = problems_from([*findings, f("evolution_down", "evolution")])
+    assert not [p for p in evolution_down if p.start == Level.CONTACT]
+
+
+keys = [STALE, DOWN, DIFY, replace(DOWN, key="instance:x", instance="x")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sets(st.integers(0, 3)), st.sampled_from(["ok", "failed"]), st.integers(1, 400)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_random_sequences_never_exceed_budgets_or_act_inside_a_cooldown(
+    steps: list[tuple[set[int], str, int]],
+) -> None:
+    clock = FakeClock()
+    policy = Policy(mode="auto", restarts_per_hour=3, global_restarts_per_hour=5, recovery_hold=30)
+    world = World(clock, policy)
+    for present, result, advance in steps:
+        world.tick(*(keys[i] for i in sorted(present)), result=lambda a, r=result: r)  # type: ignore[misc]
+        clock.advance(advance)
+    restarts = [(t, a) for t, a in world.log if a.kind in RESTARTS]
+    for t, _ in restarts:
+        window = [a for u, a in restarts if t <= u < t + 3600]
+        assert len(window) <= policy.global_restarts_per_hour
+        for target in {a.target for a in window}:
+            assert sum(a.target == target for a in window) <= policy.restarts_per_hour
+    by_target: dict[str, list[float]] = {}
+    for t, a in world.log:
+        if a.kind != PAGE:
+            by_target.setdefault(a.target, []).append(t)
+    for times in by_target.values():
+        assert all(b - a >= policy.backoff_base for a, b in itertools.pairwise(times))
+    pages = [a.incident for _, a in world.log if a.kind == PAGE]
+    opened = world.journal.history(limit=1000)
+    assert len(pages) <= len(opened)  # at most one page per incident

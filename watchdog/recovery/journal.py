@@ -1,0 +1,193 @@
+"""The recovery journal (SQLite at WATCHDOG_STATE_PATH): incidents and every action, written before an
+action starts and updated when it ends, so a watchdog restarted mid-incident resumes instead of repeating.
+
+Contacts are stored by hash only; nothing secret is written here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from watchdog.errors import WatchdogError
+from watchdog.recovery.planner import RUNNING, ActionRecord, Incident, Plan, PlannedAction
+from watchdog.recovery.problems import Level
+
+INTERRUPTED = "interrupted"  # running when the watchdog died: outcome unknown, judged by the problem
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    key TEXT NOT NULL, service TEXT NOT NULL, opened_at REAL NOT NULL, level INTEGER NOT NULL,
+    summary TEXT NOT NULL, instance TEXT NOT NULL, contact TEXT NOT NULL, attempts INTEGER NOT NULL,
+    paged INTEGER NOT NULL, circuit_open INTEGER NOT NULL, healthy_since REAL, closed_at REAL,
+    PRIMARY KEY (key, opened_at)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, incident TEXT NOT NULL, kind TEXT NOT NULL, level INTEGER NOT NULL,
+    target TEXT NOT NULL, reason TEXT NOT NULL, dry_run INTEGER NOT NULL, started_at REAL NOT NULL,
+    finished_at REAL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS actions_started ON actions (started_at);
+"""
+_INCIDENT_COLUMNS = (
+    "key, service, opened_at, level, summary, instance, contact, attempts, paged, circuit_open, "
+    "healthy_since, closed_at"
+)
+_INCIDENT_SLOTS = ",".join("?" * 12)
+
+
+class JournalError(WatchdogError):
+    """The journal's storage failed (disk full, file unwritable)."""
+
+
+class Journal:
+    def __init__(self, path: Path | str) -> None:
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open the journal at {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield self._db
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise JournalError(f"journal write failed: {exc}") from exc
+
+    def resume(self, now: float) -> int:
+        """At start-up: actions left running by a dead watchdog become `interrupted`."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE actions SET result = ?, finished_at = ? WHERE result = ?", (INTERRUPTED, now, RUNNING)
+            )
+            return cursor.rowcount
+
+    def open_incidents(self) -> dict[str, Incident]:
+        rows = self._db.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE closed_at IS NULL")
+        return {row[0]: _incident(row) for row in rows}
+
+    def recently_closed(self, since: float) -> dict[str, Incident]:
+        rows = self._db.execute(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE closed_at >= ? ORDER BY closed_at", (since,)
+        )
+        return {row[0]: _incident(row) for row in rows}
+
+    def recent_actions(self, since: float) -> list[ActionRecord]:
+        rows = self._db.execute(
+            "SELECT incident, kind, level, target, started_at, finished_at, result FROM actions "
+            "WHERE started_at >= ? ORDER BY id",
+            (since,),
+        )
+        return [ActionRecord(r[0], r[1], Level(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+    def apply(self, plan: Plan) -> None:
+        with self._tx() as db:
+            for incident in (*plan.opened, *plan.updated, *plan.closed):
+                db.execute(
+                    f"INSERT OR REPLACE INTO incidents ({_INCIDENT_COLUMNS}) VALUES ({_INCIDENT_SLOTS})",
+                    (
+                        incident.key,
+                        incident.service,
+                        incident.opened_at,
+                        int(incident.level),
+                        incident.summary,
+                        incident.instance,
+                        incident.contact,
+                        incident.attempts,
+                        int(incident.paged),
+                        int(incident.circuit_open),
+                        incident.healthy_since,
+                        incident.closed_at,
+                    ),
+                )
+
+    def started(self, action: PlannedAction, now: float) -> int:
+        """Written before the action runs."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO actions (incident, kind, level, target, reason, dry_run, started_at, result) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    action.incident,
+                    action.kind,
+                    int(action.level),
+                    action.target,
+                    action.reason,
+                    int(action.dry_run),
+                    now,
+                    RUNNING,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finished(self, action_id: int, result: str, detail: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE actions SET result = ?, detail = ?, finished_at = ? WHERE id = ?",
+                (result, detail[:500], now, action_id),
+            )
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent incidents with their actions, newest first (for /api/status and `incidents`)."""
+        rows = self._db.execute(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents ORDER BY opened_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+        out = []
+        for row in rows:
+            incident = _incident(row)
+            acts = self._db.execute(
+                "SELECT kind, level, target, dry_run, started_at, finished_at, result, detail FROM actions "
+                "WHERE incident = ? AND started_at >= ? ORDER BY id",
+                (incident.key, incident.opened_at),
+            ).fetchall()
+            out.append(
+                {
+                    "key": incident.key,
+                    "summary": incident.summary,
+                    "opened_at": incident.opened_at,
+                    "closed_at": incident.closed_at,
+                    "paged": incident.paged,
+                    "circuit_open": incident.circuit_open,
+                    "actions": [
+                        {
+                            "kind": a[0],
+                            "level": a[1],
+                            "target": a[2],
+                            "dry_run": bool(a[3]),
+                            "started_at": a[4],
+                            "finished_at": a[5],
+                            "result": a[6],
+                            "detail": a[7],
+                        }
+                        for a in acts
+                    ],
+                }
+            )
+        return out
+
+
+def _incident(row: Any) -> Incident:
+    return Incident(
+        key=row[0],
+        service=row[1],
+        opened_at=row[2],
+        level=Level(row[3]),
+        summary=row[4],
+        instance=row[5],
+        contact=row[6],
+        attempts=row[7],
+        paged=bool(row[8]),
+        circuit_open=bool(row[9]),
+        healthy_since=row[10],
+        closed_at=row[11],
+    )
