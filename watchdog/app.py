@@ -19,6 +19,7 @@ from watchdog.health import FINDING_KINDS, assess
 from watchdog.metrics import Metrics
 from watchdog.model import Finding, ProbeResult
 from watchdog.probes.suite import ProbeSuite
+from watchdog.recovery.engine import build_engine
 from watchdog.server import create_app
 from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
@@ -70,6 +71,11 @@ class Watchdog:
             else None
         )
         self.log_containers = containers
+        self.recovery = build_engine(settings, clock=clock, http=http, metrics=self.metrics)
+
+    async def recovery_tick(self) -> None:
+        """One turn of the ladder on the findings as they stand now."""
+        await self.recovery.tick(self.board.findings)
 
     def log_feed(self) -> LogFeed | None:
         """Followers for the configured containers (None when there are none)."""
@@ -180,6 +186,7 @@ class Watchdog:
             self.registry,
             settings_view=self.settings.public(),
             liveness=self.liveness,
+            incidents=self.recovery.journal.history,
             ingest=self.ingest,
             metrics=self.metrics,
             webhook_token=self.settings.webhook_token,
@@ -234,6 +241,16 @@ class Daemon:
         for sig in signals:
             loop.add_signal_handler(sig, self._on_signal, sig)
         self.scheduler.start()
+        self.watchdog.recovery.resume()
+        self.scheduler.add_job(
+            self.watchdog.guarded,
+            "interval",
+            args=["recovery", self.watchdog.recovery_tick],
+            seconds=settings.probe_interval_seconds,
+            max_instances=1,
+            coalesce=True,
+            id="recovery",
+        )
         feed = self.watchdog.log_feed()
         if feed is not None:
             feed.start()
@@ -249,6 +266,7 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
             if feed is not None:
                 await feed.stop()
+            self.watchdog.recovery.journal.close()
             for sig in signals:
                 loop.remove_signal_handler(sig)
             self.socket.close()

@@ -108,6 +108,18 @@ def _docker_url(raw: str) -> str:
     return raw
 
 
+def _message(raw: str) -> str:
+    if len(raw) > 1000 or any(ord(c) < 32 and c not in "\n\t" for c in raw):
+        raise _Invalid("text of at most 1000 characters without control characters")
+    return raw
+
+
+def _command(raw: str) -> str:
+    if len(raw) > 1000 or any(ord(c) < 32 for c in raw):
+        raise _Invalid("one shell command line of at most 1000 characters")
+    return raw.strip()
+
+
 def _flag(raw: str) -> bool:
     value = raw.strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
@@ -328,6 +340,48 @@ SETTINGS: tuple[Spec, ...] = (
         "Restart budget per target per hour.",
     ),
     Spec(
+        "WATCHDOG_GLOBAL_RESTARTS_PER_HOUR",
+        "global_restarts_per_hour",
+        "10",
+        _count(0, 1000),
+        "Restart budget across all targets per hour; beyond it the watchdog pages instead.",
+    ),
+    Spec(
+        "WATCHDOG_RECOVERY_HOLD_SECONDS",
+        "recovery_hold_seconds",
+        "60",
+        _seconds(1, 86400),
+        "Health must hold this long before an incident closes.",
+    ),
+    Spec(
+        "WATCHDOG_FALLBACK_MESSAGE",
+        "fallback_message",
+        "",
+        _message,
+        "Optional reply sent to a stalled contact when its session is reset (at most once per incident).",
+    ),
+    Spec(
+        "WATCHDOG_RESTART_COMMAND_EVOLUTION",
+        "restart_command_evolution",
+        "",
+        _command,
+        "Shell command restarting Evolution without Docker (e.g. pm2 restart evolution-api).",
+    ),
+    Spec(
+        "WATCHDOG_RESTART_COMMAND_DIFY",
+        "restart_command_dify",
+        "",
+        _command,
+        "Shell command restarting Dify without Docker (e.g. systemctl restart dify-api).",
+    ),
+    Spec(
+        "WATCHDOG_RESTART_TIMEOUT_SECONDS",
+        "restart_timeout_seconds",
+        "120",
+        _seconds(1, 3600),
+        "How long a restart may take to come back running and answering before it counts as failed.",
+    ),
+    Spec(
         "WATCHDOG_NOTIFY_URLS",
         "notify_urls",
         "",
@@ -380,6 +434,12 @@ class Settings:
     webhook_url: str
     recovery_mode: str
     max_restarts_per_hour: int
+    global_restarts_per_hour: int
+    recovery_hold_seconds: float
+    fallback_message: str
+    restart_command_evolution: str
+    restart_command_dify: str
+    restart_timeout_seconds: float
     notify_urls: tuple[str, ...]
     state_path: Path
     log_format: str

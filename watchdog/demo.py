@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -211,6 +213,7 @@ async def _demo(seconds: float) -> int:
                 "WATCHDOG_TURNAROUND_THRESHOLD_SECONDS": "1",
                 "WATCHDOG_STALL_SECONDS": "2",
                 "WATCHDOG_LISTEN": "127.0.0.1:0",
+                "WATCHDOG_STATE_PATH": str(Path(stack.enter_context(TemporaryDirectory())) / "journal.db"),
             }
         )
         return await _watch(

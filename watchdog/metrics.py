@@ -110,6 +110,25 @@ class Metrics:
             "Log lines dropped because the classifier fell behind (its queue was full).",
             registry=registry,
         )
+        self.recovery_actions = Counter(
+            "watchdog_recovery_actions_total",
+            "Recovery actions by kind, target and verified result (ok, failed, dry_run).",
+            ["action", "target", "result"],
+            registry=registry,
+        )
+        self.recovery_duration = Histogram(
+            "watchdog_recovery_duration_seconds",
+            "Time a recovery action took, verification included.",
+            ["action"],
+            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=registry,
+        )
+        self.incident_open = Gauge(
+            "watchdog_incident_open",
+            "Open incidents by target (contacts counted per instance).",
+            ["target"],
+            registry=registry,
+        )
         self.last_cycle = Gauge(
             "watchdog_last_probe_cycle_timestamp_seconds",
             "Unix time the last probe cycle finished.",

@@ -32,6 +32,7 @@ def create_app(
     metrics: Metrics,
     webhook_token: str = "",
     conversations: Callable[[], dict[str, Any]] = dict,
+    incidents: Callable[[], list[dict[str, Any]]] = list,
 ) -> Starlette:
     """`liveness` says whether the daemon's own loop is making progress (for /healthz)."""
 
@@ -73,7 +74,14 @@ def create_app(
         )
 
     async def api_status(request: Request) -> JSONResponse:
-        return JSONResponse({**board.as_dict(), "conversations": conversations(), "settings": settings_view})
+        return JSONResponse(
+            {
+                **board.as_dict(),
+                "conversations": conversations(),
+                "incidents": incidents(),
+                "settings": settings_view,
+            }
+        )
 
     return Starlette(
         routes=[

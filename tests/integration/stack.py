@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +33,7 @@ class Stack:
     dify_root: str
     http: httpx.Client
     log: io.StringIO
+    state_dir: Path
 
     def env(self, **overrides: str) -> dict[str, str]:
         """Watchdog settings pointing at this stack, fast enough for tests."""
@@ -44,6 +47,7 @@ class Stack:
             "WATCHDOG_TURNAROUND_THRESHOLD_SECONDS": "0.5",
             "WATCHDOG_STALL_SECONDS": "1",
             "WATCHDOG_LISTEN": "127.0.0.1:0",
+            "WATCHDOG_STATE_PATH": str(self.state_dir / "journal.db"),
             **overrides,
         }
 
@@ -98,4 +102,5 @@ def running_stack(
             dify_root=dify_server.url,
             http=http,
             log=log,
+            state_dir=Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evo-watchdog-"))),
         )

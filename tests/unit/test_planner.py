@@ -221,3 +221,18 @@ def test_random_sequences_never_exceed_budgets_or_act_inside_a_cooldown(
     pages = [a.incident for _, a in world.log if a.kind == PAGE]
     opened = world.journal.history(limit=1000)
     assert len(pages) <= len(opened)  # at most one page per incident
+
+
+def test_a_permanent_fault_pages_once_and_stays_within_budget_for_three_hours(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", restarts_per_hour=3))
+    kinds = world.run(3 * 3600, DOWN, step=5, result=lambda a: "ok")
+    assert kinds.count(PAGE) == 1
+    assert sum(k in RESTARTS for k in kinds) <= 3
+    flapping = World(FakeClock(), Policy(mode="auto", restarts_per_hour=3, recovery_hold=10))
+    pages = 0
+    restarts = 0
+    for _ in range(3 * 60):  # down for a minute, healthy for a minute, for three hours
+        kinds = flapping.run(60, DOWN, step=5) + flapping.run(60, step=5)
+        pages += kinds.count(PAGE)
+        restarts += sum(k in RESTARTS for k in kinds)
+    assert restarts <= 3 * 3 and pages == 1  # flapping after the page: the circuit stays open, no flood

@@ -1,6 +1,7 @@
 """Typed calls to the Evolution API endpoints the watchdog reads (facts in shared/reference/evolution-api.md).
 
-Only read-only calls live here for now; it never calls logout or delete.
+Besides reads: session reset (changeStatus), instance restart and sendText. It never calls logout or
+delete (they destroy sessions and the message processor).
 """
 
 from __future__ import annotations
@@ -101,6 +102,29 @@ class EvolutionClient:
             raise UpstreamProtocolError("evolution", "connectionState has no instance object")
         state = inner.get("state")
         return str(state) if state is not None else None
+
+    async def restart(self, instance: str) -> dict[str, Any]:
+        """`POST /instance/restart/{i}`. Check the body: failure comes as HTTP 200 `{"error": true}`."""
+        body = await self._api.json("POST", f"/instance/restart/{_seg(instance)}", headers=self._headers)
+        return body if isinstance(body, dict) else {}
+
+    async def change_dify_status(self, instance: str, remote_jid: str, status: str) -> None:
+        """`POST /dify/changeStatus/{i}`; status opened | paused | closed | delete."""
+        await self._api.json(
+            "POST",
+            f"/dify/changeStatus/{_seg(instance)}",
+            headers=self._headers,
+            json_body={"remoteJid": remote_jid, "status": status},
+        )
+
+    async def send_text(self, instance: str, remote_jid: str, text: str) -> None:
+        number = remote_jid.split("@", 1)[0] if remote_jid.endswith("@s.whatsapp.net") else remote_jid
+        await self._api.json(
+            "POST",
+            f"/message/sendText/{_seg(instance)}",
+            headers=self._headers,
+            json_body={"number": number, "text": text},
+        )
 
     async def webhook(self, instance: str) -> InstanceWebhook | None:
         """The instance's own webhook (`webhook/find`), or None when it has none."""

@@ -133,15 +133,21 @@ class RecoveryPlanner:
 
     def _open(self, problem: Problem, now: float, previous: Incident | None) -> Incident:
         start = problem.start
+        fresh = Incident(
+            problem.key, problem.service, now, start, problem.summary, problem.instance, problem.contact
+        )
+        closed_at = previous.closed_at if previous is not None else None
+        recently = closed_at is not None and now - closed_at < self.policy.healthy_reset
+        if previous is not None and previous.paged and recently:
+            # A person was paged and the fault is flapping: keep the circuit open, do not page again.
+            return replace(fresh, level=Level.HUMAN, paged=True, circuit_open=True)
         if previous is not None and previous.closed_at is not None and previous.attempts:
             back_after = now - previous.closed_at
             if back_after < self.policy.backoff(previous.attempts):
                 start = Level.HUMAN  # the same fault back within the cooldown: a person looks
             elif back_after < self.policy.healthy_reset:
                 start = Level(min(Level.HUMAN, max(start, previous.level)))  # back soon: climb a rung
-        return Incident(
-            problem.key, problem.service, now, start, problem.summary, problem.instance, problem.contact
-        )
+        return replace(fresh, level=start)
 
     def _healing(self, incident: Incident, now: float, plan: Plan) -> None:
         if incident.healthy_since is None:

@@ -1,0 +1,225 @@
+"""The ladder against the emulators over real HTTP (and a real Docker engine for L3)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from tests.integration import dockerkit
+from tests.integration.stack import Stack, running_stack
+from watchdog.app import Daemon, Watchdog
+from watchdog.clock import SystemClock
+from watchdog.config import Settings
+from watchdog.probes.suite import http_client
+from watchdog.sim.runner import EvolutionOptions
+
+pytestmark = pytest.mark.integration
+ANA = "5511987600001@s.whatsapp.net"
+AUTO = {"WATCHDOG_RECOVERY_MODE": "auto", "WATCHDOG_RECOVERY_HOLD_SECONDS": "1"}
+
+
+@asynccontextmanager
+async def daemon_for(settings: Settings) -> AsyncIterator[Watchdog]:
+    """The daemon in this loop; its HTTP address is `watchdog.url` (set here for the tests)."""
+    async with http_client(settings) as http:
+        watchdog = Watchdog(settings, clock=SystemClock(), registry=CollectorRegistry(), http=http)
+        daemon = Daemon(watchdog)
+        task = asyncio.create_task(daemon.run())
+        watchdog.url = daemon.url  # type: ignore[attr-defined]
+        try:
+            yield watchdog
+        finally:
+            daemon.stop()
+            await task
+
+
+def actions(watchdog: Watchdog) -> list[tuple[str, str]]:
+    return [(a.kind, a.result) for a in watchdog.recovery.journal.recent_actions(0)]
+
+
+async def until(condition: Any, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+def point_webhooks(stack: Stack, url: str) -> None:
+    for instance in stack.evolution.instances:
+        hook = {
+            "enabled": True,
+            "url": url,
+            "events": ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"],
+        }
+        stack.http.post(
+            f"{stack.evolution_url}/webhook/set/{instance}",
+            json={"webhook": hook},
+            headers={"apikey": "stack-evolution-key"},
+        ).raise_for_status()
+
+
+async def test_stale_conversation_is_repaired_at_l1_without_touching_the_instance() -> None:
+    with running_stack(EvolutionOptions(instances=("loja",), debounce_seconds=0)) as stack:
+        settings = stack.settings(**AUTO, WATCHDOG_FALLBACK_MESSAGE="Desculpe a demora!")
+        async with daemon_for(settings) as watchdog:
+            stack.fault("dify", "forget_after", messages=1)
+            stack.inbound(ANA, "Oi")
+            stack.inbound(ANA, "Alô?")  # 404 Conversation Not Exists.: every later message fails
+            await until(lambda: ("reset_session", "ok") in actions(watchdog))
+            stack.http.delete(f"{stack.dify_root}/_sim/faults/forget_after")
+            await until(lambda: not watchdog.recovery.journal.open_incidents())
+            history = watchdog.recovery.journal.history()
+            done = actions(watchdog)
+    assert {kind for kind, _ in done} == {"reset_session"}  # never a restart
+    assert stack.session(ANA) is None or stack.session(ANA).session_id == ANA
+    assert history[0]["closed_at"] is not None and "5511" not in str(history)
+
+
+async def test_closed_socket_is_repaired_at_l2_and_verified_open() -> None:
+    with running_stack(EvolutionOptions(instances=("loja", "suporte"), debounce_seconds=0)) as stack:
+        async with daemon_for(stack.settings(**AUTO)) as watchdog:
+            stack.fault("evolution", "socket_closed", instance="loja")
+            await until(lambda: ("restart_instance", "ok") in actions(watchdog))
+            await until(lambda: not watchdog.recovery.journal.open_incidents())
+            done = actions(watchdog)
+    assert stack.evolution.instances["loja"].state == "open"
+    assert [kind for kind, _ in done] == ["restart_instance"]
+
+
+async def test_unloaded_instance_fails_l2_on_the_error_body_and_pages_without_containers() -> None:
+    with running_stack(EvolutionOptions(instances=("loja",), debounce_seconds=0)) as stack:
+        async with daemon_for(stack.settings(**AUTO)) as watchdog:
+            stack.fault("evolution", "instance_unloaded", instance="loja")
+            await until(lambda: ("page", "ok") in actions(watchdog))
+            detail = watchdog.recovery.journal.history()[0]["actions"][0]["detail"]
+            done = actions(watchdog)
+    assert done == [("restart_instance", "failed"), ("page", "ok")]
+    assert "restart refused" in detail
+
+
+async def test_dry_run_only_reports() -> None:
+    with running_stack(EvolutionOptions(instances=("loja",), debounce_seconds=0)) as stack:
+        async with daemon_for(stack.settings(WATCHDOG_RECOVERY_MODE="dry-run")) as watchdog:
+            stack.fault("evolution", "socket_closed", instance="loja")
+            await until(lambda: ("restart_instance", "dry_run") in actions(watchdog))
+            async with httpx.AsyncClient() as client:
+                status = (await client.get(f"{watchdog.url}/api/status")).json()  # type: ignore[attr-defined]
+    assert stack.evolution.instances["loja"].state == "connecting"  # nothing was touched
+    assert status["incidents"][0]["actions"][0]["result"] == "dry_run"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_dead_processor_needs_l3_and_the_container_is_restarted(
+    docker_engine: Any, tmp_path: Path
+) -> None:
+    name = "evo-watchdog-test-evolution-l3"
+    port = free_port()
+    key = "l3-evolution-key"
+    command = ["-m", "watchdog", "sim", "evolution", "--port", str(port), "--api-key", key]
+    dockerkit.run_python(docker_engine, name, command, tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings.from_env(
+        {
+            "EVOLUTION_URL": url,
+            "EVOLUTION_API_KEY": key,
+            "EVOLUTION_CONTAINER": name,
+            "WATCHDOG_PROBE_INTERVAL_SECONDS": "1",
+            "WATCHDOG_PROBE_TIMEOUT_SECONDS": "0.5",
+            "WATCHDOG_STALL_SECONDS": "10",
+            "WATCHDOG_LISTEN": "127.0.0.1:0",
+            "WATCHDOG_STATE_PATH": str(tmp_path / "journal.db"),
+            "WATCHDOG_RESTART_TIMEOUT_SECONDS": "30",
+            **AUTO,
+        }
+    )
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=5) as sim:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    (await sim.get("/")).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline, "the emulator container never answered"
+                    await asyncio.sleep(0.2)
+            async with daemon_for(settings) as watchdog:
+                await until(lambda: watchdog.board.cycles >= 1)
+                started_before = docker_engine.containers.get(name).attrs["State"]["StartedAt"]
+                (await sim.post("/_sim/faults", json={"name": "processor_dead"})).raise_for_status()
+                inbound = {"instance": "loja", "remoteJid": ANA, "text": "Oi"}
+                assert (await sim.post("/_sim/inbound", json=inbound)).json() == {"outcome": "lost"}
+                await until(lambda: ("restart_container", "ok") in actions(watchdog), timeout=60)
+                await until(lambda: not watchdog.recovery.journal.open_incidents(), timeout=30)
+                done = actions(watchdog)
+            assert (await sim.post("/_sim/inbound", json=inbound)).json() == {"outcome": "delivered"}
+    finally:
+        restarted = docker_engine.containers.get(name).attrs["State"]["StartedAt"]
+        dockerkit.remove(docker_engine, name)
+    assert restarted != started_before
+    assert [kind for kind, _ in done] == ["restart_container"]
+
+
+def _journal_rows(path: Path, query: str) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as db:
+        try:
+            return list(db.execute(query))
+        except sqlite3.OperationalError:
+            return []
+
+
+def test_sigkill_mid_action_resumes_without_repeating_inside_the_cooldown() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with running_stack(EvolutionOptions(instances=("loja",), debounce_seconds=0)) as stack:
+        stack.evolution.reconnect_seconds = 6.0  # the restart's verification takes a while: time to kill it
+        env = {**os.environ, **stack.env(**AUTO, WATCHDOG_RESTART_TIMEOUT_SECONDS="30")}
+        journal = Path(env["WATCHDOG_STATE_PATH"])
+        first = subprocess.Popen(
+            [sys.executable, "-m", "watchdog", "run"], env=env, stderr=subprocess.DEVNULL
+        )
+        try:
+            stack.fault("evolution", "socket_closed", instance="loja")
+            deadline = time.monotonic() + 30
+            while not _journal_rows(journal, "SELECT id FROM actions WHERE result = 'running'"):
+                assert time.monotonic() < deadline, "no action started"
+                time.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        finally:
+            first.kill() if first.poll() is None else None
+        second = subprocess.Popen(
+            [sys.executable, "-m", "watchdog", "run"], env=env, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 40
+            while _journal_rows(
+                journal, "SELECT key FROM incidents WHERE closed_at IS NULL"
+            ) or not _journal_rows(journal, "SELECT key FROM incidents"):
+                assert time.monotonic() < deadline, "the incident never closed"
+                time.sleep(0.1)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(20)
+        rows = _journal_rows(journal, "SELECT kind, result FROM actions ORDER BY id")
+    assert rows == [("restart_instance", "interrupted")]  # resumed, judged by the problem, not repeated
+    assert stack.evolution.instances["loja"].state == "open"

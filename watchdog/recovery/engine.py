@@ -1,0 +1,253 @@
+"""Runs the ladder: findings -> problems -> plan -> journal -> executors -> journal, notify, metrics.
+
+The only part of recovery that does I/O besides the executors; it writes each action to the journal
+before it starts and again when it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import httpx
+from loguru import logger
+
+from watchdog.clients.dify import DifyClient
+from watchdog.clients.evolution import EvolutionClient
+from watchdog.clock import Clock
+from watchdog.config import Settings
+from watchdog.errors import UpstreamError
+from watchdog.metrics import Metrics
+from watchdog.model import Finding
+from watchdog.notify import Notifier
+from watchdog.recovery.executors import CommandExecutor, DockerExecutor, EvolutionExecutor, Outcome
+from watchdog.recovery.journal import Journal
+from watchdog.recovery.planner import (
+    DRY_RUN,
+    PAGE,
+    RESET_SESSION,
+    RESTART_CONTAINER,
+    RESTART_INSTANCE,
+    Incident,
+    PlannedAction,
+    Policy,
+    RecoveryPlanner,
+)
+from watchdog.recovery.problems import problems_from
+from watchdog.signals.logwatch import docker_client
+
+
+class RecoveryEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        journal: Journal,
+        metrics: Metrics,
+        notifier: Notifier,
+        evolution: EvolutionExecutor,
+        docker: DockerExecutor | None,
+        command: CommandExecutor | None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.journal = journal
+        self.metrics = metrics
+        self.notifier = notifier
+        self.evolution = evolution
+        self.docker = docker
+        self.command = command
+        self.containers = {
+            "evolution": [settings.evolution_container] if settings.evolution_container else [],
+            "dify": list(settings.dify_containers),
+        }
+        commands = command.commands if command is not None else {}
+        restartable = {s for s in ("evolution", "dify") if (self.containers[s] and docker) or commands.get(s)}
+        self.policy = Policy(
+            mode=settings.recovery_mode,
+            restarts_per_hour=settings.max_restarts_per_hour,
+            global_restarts_per_hour=settings.global_restarts_per_hour,
+            recovery_hold=settings.recovery_hold_seconds,
+            restartable=frozenset(restartable),
+        )
+        self.planner = RecoveryPlanner(self.policy)
+
+    def resume(self) -> None:
+        interrupted = self.journal.resume(self.clock.time())
+        if interrupted:
+            logger.warning(
+                "{} recovery action(s) were cut off by a restart; judging them by the problem", interrupted
+            )
+
+    def silence_until(self, until: float) -> None:
+        """A maintenance window: no actions before `until` (epoch seconds)."""
+        self.policy = replace(self.policy, maintenance_until=until)
+        self.planner = RecoveryPlanner(self.policy)
+
+    async def tick(self, findings: Sequence[Finding]) -> list[PlannedAction]:
+        now = self.clock.time()
+        problems = problems_from(findings, dify_containers=self.settings.dify_containers)
+        plan = self.planner.plan(
+            problems,
+            self.journal.open_incidents(),
+            self.journal.recent_actions(now - 3600),
+            now,
+            self.journal.recently_closed(now - self.policy.healthy_reset),
+        )
+        self.journal.apply(plan)
+        for incident in plan.opened:
+            logger.warning("incident opened: {} ({})", incident.key, incident.summary)
+            await self.notifier.send(incident.key, "opened", f"Incident: {incident.key}", incident.summary)
+        for incident in plan.closed:
+            await self._recovered(incident)
+        for action in plan.actions:
+            await self._run(action)
+        self._publish_open()
+        return plan.actions
+
+    def _publish_open(self) -> None:
+        counts: dict[str, int] = {}
+        for incident in self.journal.open_incidents().values():
+            target = f"contact:{incident.instance}" if incident.key.startswith("contact:") else incident.key
+            counts[target] = counts.get(target, 0) + 1
+        self.metrics.incident_open.clear()
+        for target, count in counts.items():
+            self.metrics.incident_open.labels(target=target).set(count)
+
+    async def _recovered(self, incident: Incident) -> None:
+        took = (incident.closed_at or self.clock.time()) - incident.opened_at
+        logger.info("incident recovered: {} after {:.0f}s", incident.key, took)
+        body = f"{incident.key} healthy again; {took:.0f}s from detection to recovery"
+        await self.notifier.send(
+            incident.key,
+            f"recovered@{incident.opened_at}",
+            f"Recovered: {incident.key}",
+            body,
+            level="success",
+        )
+
+    async def _run(self, action: PlannedAction) -> None:
+        started = self.clock.monotonic()
+        action_id = self.journal.started(action, self.clock.time())
+        if action.dry_run:
+            outcome = Outcome(DRY_RUN, f"would {action.kind.replace('_', ' ')} {action.target}")
+        else:
+            outcome = await self._execute(action)
+        self.journal.finished(action_id, outcome.result, outcome.detail, self.clock.time())
+        label = action.target if not action.target.startswith("contact:") else f"contact:{action.instance}"
+        self.metrics.recovery_actions.labels(action=action.kind, target=label, result=outcome.result).inc()
+        self.metrics.recovery_duration.labels(action=action.kind).observe(self.clock.monotonic() - started)
+        logger.log(
+            "INFO" if outcome.result != "failed" else "WARNING",
+            "recovery L{} {} on {}: {} ({})",
+            int(action.level),
+            action.kind,
+            label,
+            outcome.result,
+            outcome.detail,
+        )
+        if action.kind != PAGE:
+            title = f"L{int(action.level)} {action.kind} on {label}: {outcome.result}"
+            await self.notifier.send(
+                action.incident, f"action:{action.kind}", title, f"{action.reason}. {outcome.detail}"
+            )
+
+    async def _execute(self, action: PlannedAction) -> Outcome:
+        if action.kind == RESET_SESSION:
+            return await self.evolution.reset_session(action.instance, action.subject, send_fallback=True)
+        if action.kind == RESTART_INSTANCE:
+            return await self.evolution.restart_instance(action.instance)
+        if action.kind == RESTART_CONTAINER:
+            containers = self.containers.get(action.service, [])
+            if containers and self.docker is not None:
+                return await self.docker.restart(action.service, containers)
+            if self.command is not None:
+                return await self.command.restart(action.service)
+            return Outcome.failed(f"no way to restart {action.service}: set its container or restart command")
+        delivered = await self.notifier.send(
+            action.incident,
+            "page",
+            f"PAGE: {action.incident}",
+            f"{action.reason}. The watchdog stops acting on it until it recovers.",
+            level="critical",
+        )
+        if not self.notifier.enabled:
+            return Outcome.ok("paged in the log only: no WATCHDOG_NOTIFY_URLS")
+        return Outcome.ok("on-call paged") if delivered else Outcome.failed("the page could not be delivered")
+
+    def open_incidents(self) -> dict[str, Incident]:
+        return self.journal.open_incidents()
+
+
+def build_engine(
+    settings: Settings, *, clock: Clock, http: httpx.AsyncClient, metrics: Metrics
+) -> RecoveryEngine:
+    """The engine with the executors the settings allow (Docker when containers are named, commands when
+    set); the Evolution and Dify answers double as the readiness checks after a container restart."""
+    timeout = settings.probe_timeout_seconds
+    evolution_client = EvolutionClient(
+        http, settings.evolution_url, settings.evolution_api_key, timeout=timeout
+    )
+    dify_client = (
+        DifyClient(
+            http,
+            settings.dify_url,
+            settings.dify_api_key,
+            health_url=settings.dify_health_url,
+            timeout=timeout,
+        )
+        if settings.dify_url
+        else None
+    )
+
+    async def evolution_ready() -> bool:
+        try:
+            await evolution_client.instances()
+        except UpstreamError:
+            return False
+        return True
+
+    async def dify_ready() -> bool:
+        if dify_client is None:
+            return True
+        try:
+            await dify_client.liveness()
+        except UpstreamError:
+            return False
+        return True
+
+    containers = settings.evolution_container or settings.dify_containers
+    url = settings.docker_url
+    docker = (
+        DockerExecutor(
+            lambda: docker_client(url),
+            clock,
+            stop_timeout=10,
+            ready_deadline=settings.restart_timeout_seconds,
+            ready_checks={"evolution": evolution_ready, "dify": dify_ready},
+        )
+        if containers
+        else None
+    )
+    commands = {"evolution": settings.restart_command_evolution, "dify": settings.restart_command_dify}
+    command = (
+        CommandExecutor(commands, timeout=settings.restart_timeout_seconds)
+        if any(commands.values())
+        else None
+    )
+    return RecoveryEngine(
+        settings,
+        clock=clock,
+        journal=Journal(settings.state_path),
+        metrics=metrics,
+        notifier=Notifier(settings.notify_urls, clock),
+        evolution=EvolutionExecutor(
+            evolution_client,
+            clock,
+            open_deadline=settings.restart_timeout_seconds,
+            fallback_message=settings.fallback_message,
+        ),
+        docker=docker,
+        command=command,
+    )
