@@ -1,4 +1,4 @@
-"""`evo-watchdog` / `python -m watchdog`: run, check, classify, sim, demo."""
+"""`evo-watchdog` / `python -m watchdog`: run, check, maintenance, classify, sim, demo."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from watchdog import __version__
-from watchdog.clock import SystemClock
+from watchdog.clock import SystemClock, iso
 from watchdog.config import Settings
 from watchdog.errors import ConfigError
 from watchdog.logsetup import configure_logging
@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--canary", action="store_true", help="also send the Dify canary prompt once")
     demo = sub.add_parser("demo", help="the watchdog against the built-in emulators, with faults injected")
     demo.add_argument("--seconds", type=float, default=8.0, help="how long each phase watches (default 8)")
+    maintenance = sub.add_parser("maintenance", help="silence recovery on the running daemon for a while")
+    window = maintenance.add_mutually_exclusive_group(required=True)
+    window.add_argument("--minutes", type=float, help="silence recovery for this many minutes")
+    window.add_argument("--end", action="store_true", help="end the silence now")
     classify = sub.add_parser("classify", help="classify Evolution/Dify log lines from files or stdin")
     classify.add_argument("files", nargs="*", type=Path, help="log files (default: stdin)")
     classify.add_argument("--json", action="store_true", help="one JSON object per record")
@@ -69,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evo-watchdog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    if args.command == "maintenance":
+        return set_maintenance(settings, minutes=None if args.end else args.minutes)
     if args.command == "check":
         canary = args.canary or settings.canary_interval_seconds > 0
         return asyncio.run(check(settings, as_json=args.json, canary=canary))
@@ -82,6 +88,30 @@ async def check(settings: Settings, *, as_json: bool, canary: bool = False) -> i
     results, findings = await run_check(settings, SystemClock(), canary=canary)
     print(render_json(results, findings) if as_json else render_table(results, findings))
     return EXIT_UNHEALTHY if findings else EXIT_OK
+
+
+def set_maintenance(settings: Settings, *, minutes: float | None) -> int:
+    """Ask the running daemon (at WATCHDOG_LISTEN) to start or end a maintenance silence."""
+    import httpx
+
+    host, port = settings.listen
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{host}:{port}/api/maintenance"
+    headers = {"Authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
+    try:
+        if minutes is None:
+            response = httpx.delete(url, headers=headers, timeout=5)
+        else:
+            response = httpx.post(url, json={"minutes": minutes}, headers=headers, timeout=5)
+    except httpx.HTTPError as exc:
+        print(f"evo-watchdog: no daemon answers at {url}: {type(exc).__name__}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    if response.status_code != 200:
+        print(f"evo-watchdog: {response.json().get('error', response.text)}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    until = response.json()["maintenance_until"]
+    print("maintenance ended" if until is None else f"recovery silenced until {iso(until)}")
+    return EXIT_OK
 
 
 async def run(settings: Settings) -> int:

@@ -318,6 +318,14 @@ SETTINGS: tuple[Spec, ...] = (
         secret=True,
     ),
     Spec(
+        "WATCHDOG_ADMIN_TOKEN",
+        "admin_token",
+        "",
+        _secret,
+        "Token for state-changing endpoints (maintenance); empty allows them from loopback clients only.",
+        secret=True,
+    ),
+    Spec(
         "WATCHDOG_WEBHOOK_URL",
         "webhook_url",
         "",
@@ -431,6 +439,7 @@ class Settings:
     dify_silent_seconds: float
     listen: tuple[str, int]
     webhook_token: str
+    admin_token: str
     webhook_url: str
     recovery_mode: str
     max_restarts_per_hour: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,10 @@ def create_app(
     webhook_token: str = "",
     conversations: Callable[[], dict[str, Any]] = dict,
     incidents: Callable[[], list[dict[str, Any]]] = list,
+    maintenance: Callable[[float], None] | None = None,
+    admin_token: str = "",
+    now: Callable[[], float] = time.time,
+    recovery: Callable[[], dict[str, Any]] = dict,
 ) -> Starlette:
     """`liveness` says whether the daemon's own loop is making progress (for /healthz)."""
 
@@ -64,6 +69,28 @@ def create_app(
         metrics.webhook_events.labels(event=envelope.event, outcome=outcome).inc()
         return JSONResponse({"status": outcome})
 
+    async def set_maintenance(request: Request) -> JSONResponse:
+        """`POST {"minutes": N}` silences recovery for N minutes; `DELETE` ends the silence."""
+        if maintenance is None:
+            return JSONResponse({"error": "recovery is not running"}, status_code=404)
+        if not _admin_ok(request, admin_token):
+            return JSONResponse(
+                {"error": "admin token required (Authorization: Bearer ...)"}, status_code=403
+            )
+        if request.method == "DELETE":
+            maintenance(0.0)
+            return JSONResponse({"maintenance_until": None})
+        try:
+            body = await request.json()
+            minutes = float(body["minutes"])
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": 'body must be {"minutes": N}'}, status_code=400)
+        if not 0 < minutes <= 7 * 24 * 60:
+            return JSONResponse({"error": "minutes must be between 0 and 10080 (a week)"}, status_code=400)
+        until = now() + minutes * 60
+        maintenance(until)
+        return JSONResponse({"maintenance_until": until})
+
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -79,6 +106,7 @@ def create_app(
                 **board.as_dict(),
                 "conversations": conversations(),
                 "incidents": incidents(),
+                "recovery": recovery(),
                 "settings": settings_view,
             }
         )
@@ -87,11 +115,21 @@ def create_app(
         routes=[
             Route("/webhook/evolution", webhook, methods=["POST"]),
             Route("/webhook/evolution/{event}", webhook, methods=["POST"]),
+            Route("/api/maintenance", set_maintenance, methods=["POST", "DELETE"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/api/status", api_status, methods=["GET"]),
         ]
     )
+
+
+def _admin_ok(request: Request, token: str) -> bool:
+    """With a token: the bearer must match. Without one: only a client on this machine may change state."""
+    if not token:
+        return request.client is not None and request.client.host in ("127.0.0.1", "::1")
+    auth = request.headers.get("authorization", "")
+    given = auth[7:] if auth.lower().startswith("bearer ") else ""
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _token_ok(request: Request, expected: str) -> bool:

@@ -223,3 +223,36 @@ def test_sigkill_mid_action_resumes_without_repeating_inside_the_cooldown() -> N
         rows = _journal_rows(journal, "SELECT kind, result FROM actions ORDER BY id")
     assert rows == [("restart_instance", "interrupted")]  # resumed, judged by the problem, not repeated
     assert stack.evolution.instances["loja"].state == "open"
+
+
+async def test_maintenance_silences_recovery_over_http_and_cli_then_ends() -> None:
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    with running_stack(EvolutionOptions(instances=("loja",), debounce_seconds=0)) as stack:
+        env = stack.env(**AUTO, WATCHDOG_LISTEN=f"127.0.0.1:{port}", WATCHDOG_ADMIN_TOKEN="admin-secret")
+        cli = [sys.executable, "-m", "watchdog", "maintenance"]
+        async with daemon_for(Settings.from_env(env)) as watchdog:
+            async with httpx.AsyncClient() as client:
+                refused = await client.post(f"http://127.0.0.1:{port}/api/maintenance", json={"minutes": 5})
+            started = await asyncio.to_thread(
+                subprocess.run,
+                [*cli, "--minutes", "10"],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+            )
+            stack.fault("evolution", "socket_closed", instance="loja")
+            await until(lambda: "instance:loja" in watchdog.recovery.journal.open_incidents())
+            await asyncio.sleep(2.5)  # several recovery ticks
+            silenced = actions(watchdog)
+            ended = await asyncio.to_thread(
+                subprocess.run, [*cli, "--end"], env={**os.environ, **env}, capture_output=True, text=True
+            )
+            await until(lambda: ("restart_instance", "ok") in actions(watchdog))
+    assert refused.status_code == 403
+    assert started.returncode == 0 and "recovery silenced until" in started.stdout
+    assert silenced == []
+    assert ended.returncode == 0 and ended.stdout.strip() == "maintenance ended"

@@ -14,7 +14,7 @@ from loguru import logger
 
 from watchdog.clients.dify import DifyClient
 from watchdog.clients.evolution import EvolutionClient
-from watchdog.clock import Clock
+from watchdog.clock import Clock, iso
 from watchdog.config import Settings
 from watchdog.errors import UpstreamError
 from watchdog.metrics import Metrics
@@ -74,6 +74,8 @@ class RecoveryEngine:
         self.planner = RecoveryPlanner(self.policy)
 
     def resume(self) -> None:
+        self.policy = replace(self.policy, maintenance_until=self.journal.maintenance_until())
+        self.planner = RecoveryPlanner(self.policy)
         interrupted = self.journal.resume(self.clock.time())
         if interrupted:
             logger.warning(
@@ -81,9 +83,11 @@ class RecoveryEngine:
             )
 
     def silence_until(self, until: float) -> None:
-        """A maintenance window: no actions before `until` (epoch seconds)."""
+        """A maintenance window: no actions before `until` (epoch seconds); 0 ends it."""
+        self.journal.set_maintenance(until)
         self.policy = replace(self.policy, maintenance_until=until)
         self.planner = RecoveryPlanner(self.policy)
+        logger.info("maintenance {}", f"until {iso(until)}" if until > self.clock.time() else "ended")
 
     async def tick(self, findings: Sequence[Finding]) -> list[PlannedAction]:
         now = self.clock.time()
@@ -176,8 +180,13 @@ class RecoveryEngine:
             return Outcome.ok("paged in the log only: no WATCHDOG_NOTIFY_URLS")
         return Outcome.ok("on-call paged") if delivered else Outcome.failed("the page could not be delivered")
 
-    def open_incidents(self) -> dict[str, Incident]:
-        return self.journal.open_incidents()
+    def view(self) -> dict[str, object]:
+        until = self.policy.maintenance_until
+        return {
+            "mode": self.policy.mode,
+            "maintenance_until": iso(until) if until > self.clock.time() else None,
+            "restartable": sorted(self.policy.restartable),
+        }
 
 
 def build_engine(

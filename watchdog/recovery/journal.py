@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS actions (
     finished_at REAL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS actions_started ON actions (started_at);
+CREATE TABLE IF NOT EXISTS maintenance (id INTEGER PRIMARY KEY CHECK (id = 1), until REAL NOT NULL);
 """
 _INCIDENT_COLUMNS = (
     "key, service, opened_at, level, summary, instance, contact, attempts, paged, circuit_open, "
@@ -136,6 +137,15 @@ class Journal:
                 "UPDATE actions SET result = ?, detail = ?, finished_at = ? WHERE id = ?",
                 (result, detail[:500], now, action_id),
             )
+
+    def maintenance_until(self) -> float:
+        row = self._db.execute("SELECT until FROM maintenance WHERE id = 1").fetchone()
+        return float(row[0]) if row else 0.0
+
+    def set_maintenance(self, until: float) -> None:
+        """Kept in the journal so a restarted watchdog stays silent until the window ends."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO maintenance (id, until) VALUES (1, ?)", (until,))
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
         """Recent incidents with their actions, newest first (for /api/status and `incidents`)."""
