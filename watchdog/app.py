@@ -25,7 +25,7 @@ from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
 from watchdog.signals.conversations import SIGNAL_FINDING_KINDS, ConversationMonitor
 from watchdog.signals.logfeed import LogFeed
-from watchdog.signals.logstate import LOG_FINDING_KINDS, LogState
+from watchdog.signals.logstate import LOG_FINDING_KINDS, log_state_for
 from watchdog.signals.webhook import Envelope
 from watchdog.status import StatusBoard
 
@@ -57,20 +57,7 @@ class Watchdog:
         self._probe_findings: list[Finding] = []
         self._stall_timer: asyncio.TimerHandle | None = None
         self._refresh_soon: asyncio.TimerHandle | None = None
-        containers = [c for c in (settings.evolution_container, *settings.dify_containers) if c]
-        self.logs = (
-            LogState(
-                clock,
-                evolution=settings.evolution_container,
-                dify=settings.dify_containers,
-                burst_count=settings.log_burst_count,
-                burst_window=settings.log_burst_window_seconds,
-                dify_silent_seconds=settings.dify_silent_seconds,
-            )
-            if containers
-            else None
-        )
-        self.log_containers = containers
+        self.logs = log_state_for(settings, clock)
         self.recovery = build_engine(settings, clock=clock, http=http, metrics=self.metrics)
 
     async def recovery_tick(self) -> None:
@@ -83,7 +70,7 @@ class Watchdog:
             return None
         url = self.settings.docker_url
         return LogFeed(
-            self.log_containers,
+            self.settings.containers,
             state=self.logs,
             metrics=self.metrics,
             docker_url=url,

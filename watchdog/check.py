@@ -8,7 +8,7 @@ from watchdog.health import assess
 from watchdog.model import Finding, ProbeResult
 from watchdog.probes.suite import ProbeSuite, http_client
 from watchdog.signals.logsnapshot import log_findings
-from watchdog.signals.logstate import LogState
+from watchdog.signals.logstate import log_state_for
 
 
 async def run_check(
@@ -17,17 +17,9 @@ async def run_check(
     async with http_client(settings) as http:
         results = await ProbeSuite(settings, http, clock).run_cycle(canary=canary)
     findings = assess(results, now=clock.time(), stall_seconds=settings.stall_seconds)
-    containers = [c for c in (settings.evolution_container, *settings.dify_containers) if c]
-    if containers:
-        state = LogState(
-            clock,
-            evolution=settings.evolution_container,
-            dify=settings.dify_containers,
-            burst_count=settings.log_burst_count,
-            burst_window=settings.log_burst_window_seconds,
-            dify_silent_seconds=settings.dify_silent_seconds,
-        )
-        log_results, from_logs = await log_findings(settings.docker_url, containers, state, clock)
+    state = log_state_for(settings, clock)
+    if state is not None:
+        log_results, from_logs = await log_findings(settings.docker_url, settings.containers, state, clock)
         results += log_results
         findings += from_logs
     return results, findings

@@ -66,30 +66,27 @@ def _optional_name(raw: str) -> str:
     return names[0] if names else ""
 
 
-def _seconds(low: float, high: float) -> Parser:
+def _ranged(convert: Callable[[str], float], what: str, low: float, high: float) -> Parser:
+    accepted = f"{what} between {low:g} and {high:g}"
+
     def parse(raw: str) -> float:
         try:
-            value = float(raw)
+            value = convert(raw)
         except ValueError:
-            raise _Invalid(f"a number of seconds between {low:g} and {high:g}") from None
-        if not low <= value <= high:
-            raise _Invalid(f"a number of seconds between {low:g} and {high:g}")
+            raise _Invalid(accepted) from None
+        if not low <= value <= high:  # NaN fails too
+            raise _Invalid(accepted)
         return value
 
     return parse
+
+
+def _seconds(low: float, high: float) -> Parser:
+    return _ranged(float, "a number of seconds", low, high)
 
 
 def _count(low: int, high: int) -> Parser:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise _Invalid(f"a whole number between {low} and {high}") from None
-        if not low <= value <= high:
-            raise _Invalid(f"a whole number between {low} and {high}")
-        return value
-
-    return parse
+    return _ranged(int, "a whole number", low, high)
 
 
 def _choice(*choices: str) -> Parser:
@@ -469,6 +466,11 @@ class Settings:
         settings = cls(**values)
         settings._check_relations()
         return settings
+
+    @property
+    def containers(self) -> tuple[str, ...]:
+        """Every container named for log following and restarts."""
+        return tuple(c for c in (self.evolution_container, *self.dify_containers) if c)
 
     def _check_relations(self) -> None:
         if self.stall_seconds <= self.turnaround_threshold_seconds:

@@ -42,14 +42,7 @@ class World:
 
     def tick(self, *problems: Problem, result: Callable[[PlannedAction], str] = lambda a: "ok") -> list[str]:
         now = self.clock.time()
-        plan = self.planner.plan(
-            problems,
-            self.journal.open_incidents(),
-            self.journal.recent_actions(now - 3600),
-            now,
-            self.journal.recently_closed(now - self.policy.healthy_reset),
-        )
-        self.journal.apply(plan)
+        plan = self.journal.plan(self.planner, problems, now)
         for action in plan.actions:
             action_id = self.journal.started(action, now)
             self.journal.finished(action_id, "dry_run" if action.dry_run else result(action), "", now)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from watchdog.clients.http import JsonClient, as_dict
+from watchdog.config import Settings
 from watchdog.errors import UpstreamProtocolError
 
 
@@ -54,3 +55,16 @@ class DifyClient:
         if not isinstance(data, list):
             raise UpstreamProtocolError("dify", "conversations has no data list")
         return {str(c["id"]) for c in data if isinstance(c, dict) and "id" in c}
+
+
+def dify_client_for(http: httpx.AsyncClient, settings: Settings) -> DifyClient | None:
+    """The Dify client the settings describe, or None when DIFY_URL is empty."""
+    if not settings.dify_url:
+        return None
+    return DifyClient(
+        http,
+        settings.dify_url,
+        settings.dify_api_key,
+        health_url=settings.dify_health_url,
+        timeout=settings.probe_timeout_seconds,
+    )

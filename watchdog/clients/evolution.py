@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from watchdog.clients.http import JsonClient, as_dict
+from watchdog.config import Settings
 from watchdog.errors import UpstreamProtocolError
 
 
@@ -163,6 +164,12 @@ class EvolutionClient:
         if not isinstance(rows, list):
             raise UpstreamProtocolError("evolution", "dify/fetchSessions did not return a list")
         return [_session(r) for r in rows if isinstance(r, dict) and r.get("remoteJid")]
+
+
+def evolution_client_for(http: httpx.AsyncClient, settings: Settings) -> EvolutionClient:
+    return EvolutionClient(
+        http, settings.evolution_url, settings.evolution_api_key, timeout=settings.probe_timeout_seconds
+    )
 
 
 def _session(row: dict[str, Any]) -> BotSession:

@@ -7,8 +7,8 @@ from collections.abc import Awaitable
 
 import httpx
 
-from watchdog.clients.dify import DifyClient
-from watchdog.clients.evolution import EvolutionClient
+from watchdog.clients.dify import dify_client_for
+from watchdog.clients.evolution import evolution_client_for
 from watchdog.clock import Clock
 from watchdog.config import Settings
 from watchdog.model import ProbeResult
@@ -35,19 +35,9 @@ class ProbeSuite:
     def __init__(self, settings: Settings, http: httpx.AsyncClient, clock: Clock) -> None:
         timeout = settings.probe_timeout_seconds
         runner = ProbeRunner(clock, concurrency=settings.probe_concurrency, deadline=timeout)
-        dify_client = (
-            DifyClient(
-                http,
-                settings.dify_url,
-                settings.dify_api_key,
-                health_url=settings.dify_health_url,
-                timeout=timeout,
-            )
-            if settings.dify_url
-            else None
-        )
+        dify_client = dify_client_for(http, settings)
         self.evolution = EvolutionProbes(
-            EvolutionClient(http, settings.evolution_url, settings.evolution_api_key, timeout=timeout),
+            evolution_client_for(http, settings),
             runner,
             instances=settings.evolution_instances,
             dify=dify_client,

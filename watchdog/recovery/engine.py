@@ -12,8 +12,8 @@ from dataclasses import replace
 import httpx
 from loguru import logger
 
-from watchdog.clients.dify import DifyClient
-from watchdog.clients.evolution import EvolutionClient
+from watchdog.clients.dify import dify_client_for
+from watchdog.clients.evolution import evolution_client_for
 from watchdog.clock import Clock, iso
 from watchdog.config import Settings
 from watchdog.errors import UpstreamError
@@ -92,14 +92,7 @@ class RecoveryEngine:
     async def tick(self, findings: Sequence[Finding]) -> list[PlannedAction]:
         now = self.clock.time()
         problems = problems_from(findings, dify_containers=self.settings.dify_containers)
-        plan = self.planner.plan(
-            problems,
-            self.journal.open_incidents(),
-            self.journal.recent_actions(now - 3600),
-            now,
-            self.journal.recently_closed(now - self.policy.healthy_reset),
-        )
-        self.journal.apply(plan)
+        plan = self.journal.plan(self.planner, problems, now)
         for incident in plan.opened:
             logger.warning("incident opened: {} ({})", incident.key, incident.summary)
             await self.notifier.send(incident.key, "opened", f"Incident: {incident.key}", incident.summary)
@@ -194,21 +187,8 @@ def build_engine(
 ) -> RecoveryEngine:
     """The engine with the executors the settings allow (Docker when containers are named, commands when
     set); the Evolution and Dify answers double as the readiness checks after a container restart."""
-    timeout = settings.probe_timeout_seconds
-    evolution_client = EvolutionClient(
-        http, settings.evolution_url, settings.evolution_api_key, timeout=timeout
-    )
-    dify_client = (
-        DifyClient(
-            http,
-            settings.dify_url,
-            settings.dify_api_key,
-            health_url=settings.dify_health_url,
-            timeout=timeout,
-        )
-        if settings.dify_url
-        else None
-    )
+    evolution_client = evolution_client_for(http, settings)
+    dify_client = dify_client_for(http, settings)
 
     async def evolution_ready() -> bool:
         try:
@@ -226,7 +206,6 @@ def build_engine(
             return False
         return True
 
-    containers = settings.evolution_container or settings.dify_containers
     url = settings.docker_url
     docker = (
         DockerExecutor(
@@ -236,7 +215,7 @@ def build_engine(
             ready_deadline=settings.restart_timeout_seconds,
             ready_checks={"evolution": evolution_ready, "dify": dify_ready},
         )
-        if containers
+        if settings.containers
         else None
     )
     commands = {"evolution": settings.restart_command_evolution, "dify": settings.restart_command_dify}

@@ -7,14 +7,14 @@ Contacts are stored by hash only; nothing secret is written here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from watchdog.errors import WatchdogError
-from watchdog.recovery.planner import RUNNING, ActionRecord, Incident, Plan, PlannedAction
-from watchdog.recovery.problems import Level
+from watchdog.recovery.planner import RUNNING, ActionRecord, Incident, Plan, PlannedAction, RecoveryPlanner
+from watchdog.recovery.problems import Level, Problem
 
 INTERRUPTED = "interrupted"  # running when the watchdog died: outcome unknown, judged by the problem
 SCHEMA = """
@@ -137,6 +137,18 @@ class Journal:
                 "UPDATE actions SET result = ?, detail = ?, finished_at = ? WHERE id = ?",
                 (result, detail[:500], now, action_id),
             )
+
+    def plan(self, planner: RecoveryPlanner, problems: Sequence[Problem], now: float) -> Plan:
+        """Ask the planner about these problems against what the journal remembers, and record the plan."""
+        plan = planner.plan(
+            problems,
+            self.open_incidents(),
+            self.recent_actions(now - 3600),
+            now,
+            self.recently_closed(now - planner.policy.healthy_reset),
+        )
+        self.apply(plan)
+        return plan
 
     def maintenance_until(self) -> float:
         row = self._db.execute("SELECT until FROM maintenance WHERE id = 1").fetchone()

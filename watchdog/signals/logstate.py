@@ -9,6 +9,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 
 from watchdog.clock import Clock
+from watchdog.config import Settings
 from watchdog.model import Finding, Severity, instance_target
 from watchdog.signals.logrules import Classified
 from watchdog.signals.logwatch import FOLLOWING, MISSING, UNREACHABLE
@@ -132,6 +133,20 @@ class LogState:
             elif state == MISSING:
                 found.append(Finding(CONTAINER_MISSING, container_target(name), Severity.WARNING, detail))
         return _dedupe(found)
+
+
+def log_state_for(settings: Settings, clock: Clock) -> LogState | None:
+    """The log state for the configured containers, or None when no container is named."""
+    if not settings.containers:
+        return None
+    return LogState(
+        clock,
+        evolution=settings.evolution_container,
+        dify=settings.dify_containers,
+        burst_count=settings.log_burst_count,
+        burst_window=settings.log_burst_window_seconds,
+        dify_silent_seconds=settings.dify_silent_seconds,
+    )
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
