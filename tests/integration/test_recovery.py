@@ -256,3 +256,30 @@ async def test_maintenance_silences_recovery_over_http_and_cli_then_ends() -> No
     assert started.returncode == 0 and "recovery silenced until" in started.stdout
     assert silenced == []
     assert ended.returncode == 0 and ended.stdout.strip() == "maintenance ended"
+
+
+async def test_docker_executor_restarts_a_stopped_container_and_reports_a_missing_one(
+    docker_engine: Any, tmp_path: Path
+) -> None:
+    from watchdog.clock import SystemClock
+    from watchdog.recovery.executors import DockerExecutor
+    from watchdog.signals.logwatch import docker_client
+
+    name = "evo-watchdog-test-restartable"
+    dockerkit.run_python(docker_engine, name, ["-c", "import time; time.sleep(600)"], tmp_path)
+    docker_engine.containers.get(name).stop(timeout=1)
+    executor = DockerExecutor(
+        lambda: docker_client(dockerkit.DOCKER_URL),
+        SystemClock(),
+        stop_timeout=1,
+        ready_deadline=20,
+        ready_checks={},
+    )
+    try:
+        revived = await executor.restart("evolution", [name])
+        missing = await executor.restart("evolution", ["evo-watchdog-no-such-container"])
+        status = docker_engine.containers.get(name).status
+    finally:
+        dockerkit.remove(docker_engine, name)
+    assert revived.result == "ok" and status == "running"
+    assert missing.result == "failed" and "container missing" in missing.detail
