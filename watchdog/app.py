@@ -114,9 +114,9 @@ class Watchdog:
 
     def ingest(self, envelope: Envelope) -> str:
         """One webhook: fold it in, refresh findings when a stalled wait ended, keep the stall timer armed."""
-        stalled_before = len(self.conversations.tracker.stalled())
+        stalled_before = self.conversations.tracker.stalled_count
         outcome = self.conversations.ingest(envelope, include_groups=self.settings.track_groups)
-        if len(self.conversations.tracker.stalled()) != stalled_before:
+        if self.conversations.tracker.stalled_count != stalled_before:
             self.refresh_findings()
         self._arm_stall_timer()
         return outcome

@@ -121,4 +121,5 @@ def test_random_interleavings_never_go_negative_or_double_count(sequence: list[E
         assert len(t.pending()) <= 3
         for stall in t.due_stalls():
             assert stall.waiting_seconds >= 30
+        assert t.stalled_count == len(t.stalled())
     assert turns + len(t.pending()) + t.evicted <= len([e for e in sequence if e[0].startswith("in")])

@@ -94,6 +94,7 @@ class TurnaroundTracker:
         self._ids = RecentIds(remembered_ids)
         self.evicted = 0
         self.duplicates = 0
+        self.stalled_count = 0  # kept as turns change, so the webhook hot path never scans the table
 
     def inbound(self, instance: str, remote_jid: str, message_id: str, kind: str) -> None:
         """A customer wrote. A burst before the reply is one turn, timed from its first message."""
@@ -108,8 +109,9 @@ class TurnaroundTracker:
                 turn.kind = MEDIA
             return
         if len(self._pending) >= self.max_pending:
-            oldest, _ = self._pending.popitem(last=False)
+            oldest, dropped = self._pending.popitem(last=False)
             self._unflagged.pop(oldest, None)
+            self.stalled_count -= dropped.stalled
             self.evicted += 1
         self._pending[key] = PendingTurn(instance, remote_jid, kind, self.clock.monotonic())
         self._unflagged[key] = None
@@ -123,6 +125,7 @@ class TurnaroundTracker:
         self._unflagged.pop((instance, remote_jid), None)
         if turn is None:
             return None
+        self.stalled_count -= turn.stalled
         seconds = max(0.0, self.clock.monotonic() - turn.first_at)
         return Turn(
             instance=instance,
@@ -147,6 +150,7 @@ class TurnaroundTracker:
                 break
             del self._unflagged[key]
             turn.stalled = True
+            self.stalled_count += 1
             due.append(Stall(turn.instance, turn.contact, turn.remote_jid, turn.kind, waited, turn.messages))
         return due
 
@@ -161,8 +165,3 @@ class TurnaroundTracker:
 
     def stalled(self) -> list[PendingTurn]:
         return [t for t in self._pending.values() if t.stalled]
-
-    def forget_instance(self, instance: str) -> None:
-        for key in [k for k in self._pending if k[0] == instance]:
-            del self._pending[key]
-            self._unflagged.pop(key, None)
