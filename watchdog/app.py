@@ -20,6 +20,7 @@ from watchdog.metrics import Metrics
 from watchdog.model import Finding, ProbeResult
 from watchdog.probes.suite import ProbeSuite
 from watchdog.recovery.engine import build_engine
+from watchdog.recovery.planner import RESET_SESSION, RESTART_INSTANCE, PlannedAction
 from watchdog.server import create_app
 from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
@@ -58,7 +59,19 @@ class Watchdog:
         self._stall_timer: asyncio.TimerHandle | None = None
         self._refresh_soon: asyncio.TimerHandle | None = None
         self.logs = log_state_for(settings, clock)
-        self.recovery = build_engine(settings, clock=clock, http=http, metrics=self.metrics)
+        self.recovery = build_engine(
+            settings, clock=clock, http=http, metrics=self.metrics, on_repaired=self._repaired
+        )
+
+    def _repaired(self, action: PlannedAction) -> None:
+        """A verified repair closes the stalled waits it covered (a contact, an instance, everything)."""
+        if action.kind == RESET_SESSION:
+            self.conversations.repaired(instance=action.instance, remote_jid=action.subject)
+        elif action.kind == RESTART_INSTANCE:
+            self.conversations.repaired(instance=action.instance)
+        else:
+            self.conversations.repaired(instance=None)
+        self.refresh_findings()
 
     async def recovery_tick(self) -> None:
         """One turn of the ladder on the findings as they stand now."""

@@ -32,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--canary", action="store_true", help="also send the Dify canary prompt once")
     demo = sub.add_parser("demo", help="the watchdog against the built-in emulators, with faults injected")
-    demo.add_argument("--seconds", type=float, default=8.0, help="how long each phase watches (default 8)")
+    demo.add_argument(
+        "--seconds",
+        type=float,
+        default=0.0,
+        help="how long each phase waits for detection (default: per fault)",
+    )
     maintenance = sub.add_parser("maintenance", help="silence recovery on the running daemon for a while")
     window = maintenance.add_mutually_exclusive_group(required=True)
     window.add_argument("--minutes", type=float, help="silence recovery for this many minutes")

@@ -216,3 +216,12 @@ def test_control_route_validates_faults() -> None:
         state = client.get("/_sim/state").json()
     assert unknown.status_code == 400 and bad.status_code == 400
     assert state["faults"] == {} and state["requests"] == 0
+
+
+def test_conversations_survive_a_restart_with_a_state_file(tmp_path: Any) -> None:
+    state = tmp_path / "dify.json"
+    with dify(state_file=state) as (client, _):
+        conv = chat(client, "Oi").json()["conversation_id"]
+    with dify(state_file=state) as (client, _):
+        again = chat(client, "De novo", conversation_id=conv)
+    assert again.status_code == 200 and again.json()["conversation_id"] == conv

@@ -76,6 +76,15 @@ def test_the_full_ladder_with_backoff_between_rungs(clock: FakeClock) -> None:
     assert incident.paged and incident.circuit_open
 
 
+def test_a_contact_waits_out_the_grace_before_its_first_repair(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", contact_grace=5))
+    assert world.run(5, STALE) == []
+    assert world.tick(STALE) == [RESET_SESSION]
+    assert World(FakeClock(), Policy(mode="auto", contact_grace=5)).tick(DOWN) == [RESTART_INSTANCE]
+    crowded = replace(DOWN, kinds=("instance_stalled",))
+    assert World(FakeClock(), Policy(mode="auto", contact_grace=5)).tick(crowded) == []
+
+
 def test_a_failed_action_escalates_at_once(clock: FakeClock) -> None:
     world = World(clock)
     assert world.tick(DOWN, result=lambda a: "failed") == [RESTART_INSTANCE]
@@ -167,14 +176,11 @@ def test_problems_from_findings_and_symptoms_are_inhibited() -> None:
         f("session_paused", "evolution:loja", JID, contact="c-3"),
     ]
     problems = {p.key: p for p in problems_from(findings, dify_containers=("docker-api-1",))}
-    assert set(problems) == {
-        "contact:loja:c-1",
-        "instance:suporte",
-        "service:dify",
-        "human:logged_out:evolution:vendas",
-    }
-    assert problems["contact:loja:c-1"].kinds == ("stale_conversation", "stalled_contact")
+    assert set(problems) == {"instance:suporte", "service:dify", "human:logged_out:evolution:vendas"}
     assert problems["service:dify"].kinds == ("dify_silent", "error_burst")
+    no_dify = {p.key: p for p in problems_from([x for x in findings if "docker-api" not in x.target])}
+    assert "contact:loja:c-1" in no_dify and "contact:suporte:c-2" not in no_dify  # suporte is down
+    assert no_dify["contact:loja:c-1"].kinds == ("stale_conversation", "stalled_contact")
     evolution_down = problems_from([*findings, f("evolution_down", "evolution")])
     assert not [p for p in evolution_down if p.start == Level.CONTACT]
 
@@ -229,3 +235,12 @@ def test_a_permanent_fault_pages_once_and_stays_within_budget_for_three_hours(cl
         pages += kinds.count(PAGE)
         restarts += sum(k in RESTARTS for k in kinds)
     assert restarts <= 3 * 3 and pages == 1  # flapping after the page: the circuit stays open, no flood
+
+
+def test_stalled_instances_are_symptoms_while_a_service_is_down() -> None:
+    stalled = f("instance_stalled", "evolution:loja", contacts=3)
+    down = f("dify_down", "dify")
+    assert {p.key for p in problems_from([stalled])} == {"instance:loja"}
+    assert {p.key for p in problems_from([stalled, down])} == {"service:dify"}
+    disconnected = f("instance_disconnected", "evolution:loja")
+    assert {p.key for p in problems_from([stalled, disconnected, down])} == {"instance:loja", "service:dify"}

@@ -123,3 +123,16 @@ def test_random_interleavings_never_go_negative_or_double_count(sequence: list[E
             assert stall.waiting_seconds >= 30
         assert t.stalled_count == len(t.stalled())
     assert turns + len(t.pending()) + t.evicted <= len([e for e in sequence if e[0].startswith("in")])
+
+
+def test_a_repair_closes_only_the_stalled_waits_it_covered(clock: FakeClock) -> None:
+    t = tracker(clock)
+    t.inbound("loja", ANA, "m1", TEXT)
+    t.inbound("suporte", BIA, "m2", TEXT)
+    clock.advance(30)
+    t.due_stalls()
+    t.inbound("loja", "5511900000009@s.whatsapp.net", "m3", TEXT)  # waiting, not stalled
+    assert t.drop_stalled("loja", ANA) == 1
+    assert t.drop_stalled("loja") == 0  # the other loja wait is not stalled
+    assert t.drop_stalled(None) == 1 and t.stalled_count == 0 and t.abandoned == 2
+    assert [p.remote_jid for p in t.pending()] == ["5511900000009@s.whatsapp.net"]

@@ -6,7 +6,7 @@ before it starts and again when it ends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import httpx
@@ -24,6 +24,7 @@ from watchdog.recovery.executors import CommandExecutor, DockerExecutor, Evoluti
 from watchdog.recovery.journal import Journal
 from watchdog.recovery.planner import (
     DRY_RUN,
+    OK,
     PAGE,
     RESET_SESSION,
     RESTART_CONTAINER,
@@ -49,6 +50,7 @@ class RecoveryEngine:
         evolution: EvolutionExecutor,
         docker: DockerExecutor | None,
         command: CommandExecutor | None,
+        on_repaired: Callable[[PlannedAction], None] = lambda action: None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -58,6 +60,7 @@ class RecoveryEngine:
         self.evolution = evolution
         self.docker = docker
         self.command = command
+        self.on_repaired = on_repaired
         self.containers = {
             "evolution": [settings.evolution_container] if settings.evolution_container else [],
             "dify": list(settings.dify_containers),
@@ -70,6 +73,8 @@ class RecoveryEngine:
             global_restarts_per_hour=settings.global_restarts_per_hour,
             recovery_hold=settings.recovery_hold_seconds,
             restartable=frozenset(restartable),
+            # one full probe cycle, the sessions probe's deadline included
+            contact_grace=settings.probe_interval_seconds + 4 * settings.probe_timeout_seconds,
         )
         self.planner = RecoveryPlanner(self.policy)
 
@@ -132,6 +137,8 @@ class RecoveryEngine:
         else:
             outcome = await self._execute(action)
         self.journal.finished(action_id, outcome.result, outcome.detail, self.clock.time())
+        if outcome.result == OK and action.kind != PAGE:
+            self.on_repaired(action)
         label = action.target if not action.target.startswith("contact:") else f"contact:{action.instance}"
         self.metrics.recovery_actions.labels(action=action.kind, target=label, result=outcome.result).inc()
         self.metrics.recovery_duration.labels(action=action.kind).observe(self.clock.monotonic() - started)
@@ -183,7 +190,12 @@ class RecoveryEngine:
 
 
 def build_engine(
-    settings: Settings, *, clock: Clock, http: httpx.AsyncClient, metrics: Metrics
+    settings: Settings,
+    *,
+    clock: Clock,
+    http: httpx.AsyncClient,
+    metrics: Metrics,
+    on_repaired: Callable[[PlannedAction], None] = lambda action: None,
 ) -> RecoveryEngine:
     """The engine with the executors the settings allow (Docker when containers are named, commands when
     set); the Evolution and Dify answers double as the readiness checks after a container restart."""
@@ -238,4 +250,5 @@ def build_engine(
         ),
         docker=docker,
         command=command,
+        on_repaired=on_repaired,
     )

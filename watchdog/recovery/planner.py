@@ -35,6 +35,9 @@ class Policy:
     recovery_hold: float = 30.0  # absent this long, the incident closes
     maintenance_until: float = 0.0
     restartable: frozenset[str] = frozenset({"evolution", "dify"})  # services with an L3 executor
+    # Unanswered customers wait this long before their first repair, so that a probe cycle can show
+    # whether a whole service is down (then they are symptoms, and contacts keep their conversations).
+    contact_grace: float = 0.0
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempts - 1)))
@@ -165,6 +168,8 @@ class RecoveryPlanner:
     ) -> PlannedAction | None:
         policy = self.policy
         if incident.circuit_open or policy.mode == "off" or now < policy.maintenance_until:
+            return None
+        if problem.may_be_symptom and now - incident.opened_at < policy.contact_grace:
             return None
         mine = [a for a in actions if a.incident == incident.key]
         last = max(mine, key=lambda a: a.started_at, default=None)

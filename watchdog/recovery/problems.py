@@ -44,6 +44,11 @@ class Problem:
     kinds: tuple[str, ...] = ()
     summary: str = ""
 
+    @property
+    def may_be_symptom(self) -> bool:
+        """Unanswered customers (one, or several on an instance) may only mean a service is down."""
+        return self.start == Level.CONTACT or set(self.kinds) <= {"instance_stalled"}
+
 
 def problems_from(findings: Sequence[Finding], *, dify_containers: Sequence[str] = ()) -> list[Problem]:
     """One problem per incident key; contact problems are dropped when their instance or Evolution
@@ -67,12 +72,16 @@ def problems_from(findings: Sequence[Finding], *, dify_containers: Sequence[str]
             )
         by_key[problem.key] = problem
     bigger = {p.instance for p in by_key.values() if p.start >= Level.INSTANCE and p.instance}
-    evolution_down = any(p.key == "service:evolution" for p in by_key.values())
-    return [
-        p
-        for p in by_key.values()
-        if not (p.start == Level.CONTACT and (p.instance in bigger or evolution_down))
-    ]
+    # With Evolution or Dify down nobody gets an answer: unanswered contacts (alone or several on an
+    # instance) are symptoms, and the service is the repair.
+    service_down = any(p.key in ("service:evolution", "service:dify") for p in by_key.values())
+    return [p for p in by_key.values() if not _symptom(p, bigger, service_down)]
+
+
+def _symptom(problem: Problem, bigger: set[str], service_down: bool) -> bool:
+    if problem.start == Level.CONTACT:
+        return problem.instance in bigger or service_down
+    return service_down and problem.may_be_symptom
 
 
 def _problem(finding: Finding, dify_containers: Sequence[str]) -> Problem | None:

@@ -101,6 +101,13 @@ class ConversationMonitor:
             self.metrics.stalled.labels(instance=stall.instance, kind=stall.kind).inc()
         return stalls
 
+    def repaired(self, *, instance: str | None, remote_jid: str | None = None) -> int:
+        """A verified repair covers these stalled waits: they stop being findings (new ones start fresh)."""
+        dropped = self.tracker.drop_stalled(instance, remote_jid)
+        if dropped:
+            logger.info("{} stalled wait(s) closed by a repair on {}", dropped, instance or "every instance")
+        return dropped
+
     def inbound_within(self, seconds: float) -> bool:
         """Did any customer write in the last `seconds`?"""
         now = self.clock.monotonic()

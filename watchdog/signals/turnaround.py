@@ -95,6 +95,7 @@ class TurnaroundTracker:
         self.evicted = 0
         self.duplicates = 0
         self.stalled_count = 0  # kept as turns change, so the webhook hot path never scans the table
+        self.abandoned = 0  # stalled waits closed by a repair rather than by a reply
 
     def inbound(self, instance: str, remote_jid: str, message_id: str, kind: str) -> None:
         """A customer wrote. A burst before the reply is one turn, timed from its first message."""
@@ -159,6 +160,19 @@ class TurnaroundTracker:
         if not self._unflagged:
             return None
         return self._pending[next(iter(self._unflagged))].first_at + self.stall_seconds
+
+    def drop_stalled(self, instance: str | None = None, remote_jid: str | None = None) -> int:
+        """A repair answered for these waits (the turns it could not save end here); returns how many."""
+        keys = [
+            key
+            for key, turn in self._pending.items()
+            if turn.stalled and instance in (None, key[0]) and remote_jid in (None, key[1])
+        ]
+        for key in keys:
+            del self._pending[key]
+        self.stalled_count -= len(keys)
+        self.abandoned += len(keys)
+        return len(keys)
 
     def pending(self) -> list[PendingTurn]:
         return list(self._pending.values())

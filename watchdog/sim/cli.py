@@ -34,7 +34,7 @@ def add_sim_arguments(sim: argparse.ArgumentParser) -> None:
     evo.add_argument("--debounce", type=float, default=1.0, help="bot debounceTime in seconds")
     evo.add_argument("--webhook-url", default="", help="global webhook URL (WEBHOOK_GLOBAL_URL)")
     evo.add_argument("--webhook-by-events", action="store_true", help="WEBHOOK_BY_EVENTS=true")
-    evo.add_argument("--state-file", type=Path, default=None, help="JSON file standing in for the database")
+    sim.add_argument("--state-file", type=Path, default=None, help="JSON file standing in for the database")
     evo.add_argument("--traffic-interval", type=float, default=0.0, help="simulated customers: seconds apart")
     evo.add_argument("--contacts", type=int, default=5)
     evo.add_argument("--media-ratio", type=float, default=0.2)
@@ -84,5 +84,6 @@ def _build(args: argparse.Namespace) -> Starlette:
             version=args.version_string or "1.13.3",
             mode=args.mode,
             faults=tuple(args.fault),
+            state_file=args.state_file,
         )
     )[1]

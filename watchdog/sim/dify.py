@@ -11,7 +11,8 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -87,6 +88,7 @@ class DifySim:
         faults: FaultSet | None = None,
         log: SimLog | None = None,
         ping_seconds: float = 10.0,
+        state_file: Path | None = None,
     ) -> None:
         self.api_keys = tuple(api_keys)
         self.version = version
@@ -94,6 +96,7 @@ class DifySim:
         self.faults = faults or FaultSet(DIFY_FAULTS)
         self.log = log or SimLog()
         self.ping_seconds = ping_seconds
+        self.state_file = state_file
         self.conversations: dict[str, Conversation] = {}
         self.requests = 0
         self._worker_timeout_logged = False
@@ -150,6 +153,7 @@ class DifySim:
         if conversation_id in (None, ""):
             fresh = Conversation(str(uuid.uuid4()), user, now, now)
             self.conversations[fresh.id] = fresh
+            self.persist()
             return fresh
         if not isinstance(conversation_id, str) or not _is_uuid(conversation_id):
             raise DifyError(400, "invalid_param", "conversation_id must be a valid UUID")
@@ -164,6 +168,7 @@ class DifySim:
         limit = self.faults.get("forget_after")
         if limit and conv.answers >= int(limit["messages"]):
             conv.forgotten = True
+        self.persist()
         self.log.dify(
             "INFO",
             'HTTP Request: POST http://plugin_daemon:5002/plugin/9a1b/dispatch/llm/invoke "HTTP/1.1 200 OK"',
@@ -171,6 +176,19 @@ class DifySim:
             where="_client.py:1025",
             trace_id=secrets.token_hex(16),
         )
+
+    def persist(self) -> None:
+        """Conversations live in Dify's Postgres: with a state file they survive a restart, as upstream."""
+        if self.state_file is None:
+            return
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps([asdict(c) for c in self.conversations.values()]))
+        os.replace(tmp, self.state_file)
+
+    def load(self) -> None:
+        if self.state_file is not None and self.state_file.exists():
+            for row in json.loads(self.state_file.read_text()):
+                self.conversations[row["id"]] = Conversation(**row)
 
     def visible(self, user: str) -> list[Conversation]:
         rows = [c for c in self.conversations.values() if c.user == user and not c.forgotten]
@@ -288,6 +306,7 @@ def create_dify_app(sim: DifySim) -> Starlette:
         conv = sim.conversation_for(body.get("conversation_id") if chat else None, user)
         if not chat:
             sim.conversations.pop(conv.id, None)
+            sim.persist()
         streaming = body.get("response_mode") == "streaming"
         task_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
         answer = answer_for(query)
@@ -361,6 +380,7 @@ def create_dify_app(sim: DifySim) -> Starlette:
         if conv is None or conv.forgotten or conv.user != user:
             raise DifyError(404, "not_found", "Conversation Not Exists.")
         del sim.conversations[conversation_id]
+        sim.persist()
         return Response(status_code=204, headers=headers)
 
     async def state(request: Request) -> Response:

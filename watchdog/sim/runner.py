@@ -105,6 +105,7 @@ class DifyOptions:
     mode: str = "chat"
     faults: tuple[str, ...] = ()
     ping_seconds: float = 10.0
+    state_file: Path | None = None
 
 
 def build_dify(opts: DifyOptions, *, log: SimLog | None = None) -> tuple[DifySim, Starlette]:
@@ -114,7 +115,9 @@ def build_dify(opts: DifyOptions, *, log: SimLog | None = None) -> tuple[DifySim
         mode=opts.mode,
         log=log or SimLog(),
         ping_seconds=opts.ping_seconds,
+        state_file=opts.state_file,
     )
+    sim.load()
     for spec in opts.faults:
         sim.faults.set_spec(spec)
     return sim, create_dify_app(sim)

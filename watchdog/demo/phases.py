@@ -1,0 +1,105 @@
+"""The incident, fault by fault: what the demo injects and what the watchdog should find.
+
+Repairs are not here: the watchdog's recovery engine does them (L1 session reset, L2 instance
+restart, L3 process restart through the command backend)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from watchdog.demo.emulators import EVOLUTION_KEY, INSTANCES
+from watchdog.sim.scenario import contact_jid
+
+# One customer per phase: the same contact failing again right after a repair is, by design, paged.
+FORGOTTEN, WEDGED = contact_jid(42), contact_jid(43)
+WEBHOOK_EVENTS = ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"]
+
+
+class Controls:
+    """The demo's hands on the emulators: fault switches and a customer who writes."""
+
+    def __init__(self, http: httpx.AsyncClient, evolution_url: str, dify_url: str) -> None:
+        self.http = http
+        self.evolution = evolution_url
+        self.dify = dify_url
+
+    async def fault(self, base: str, name: str, **params: object) -> None:
+        response = await self.http.post(f"{base}/_sim/faults", json={"name": name, "params": params})
+        response.raise_for_status()
+
+    async def clear(self, base: str, name: str) -> None:
+        (await self.http.delete(f"{base}/_sim/faults/{name}")).raise_for_status()
+
+    async def customer_says(self, who: str, text: str, kind: str = "text") -> None:
+        body = {
+            "instance": INSTANCES[0],
+            "remoteJid": who,
+            "kind": kind,
+            "text": text,
+            "pushName": "Ana",
+        }
+        (await self.http.post(f"{self.evolution}/_sim/inbound", json=body)).raise_for_status()
+        await asyncio.sleep(0.3)
+
+    async def set_webhooks(self, url: str) -> None:
+        """What a user does once: point each instance's webhook at the watchdog."""
+        for instance in INSTANCES:
+            hook = {"enabled": True, "url": url, "byEvents": False, "events": WEBHOOK_EVENTS}
+            response = await self.http.post(
+                f"{self.evolution}/webhook/set/{instance}",
+                json={"webhook": hook},
+                headers={"apikey": EVOLUTION_KEY},
+            )
+            response.raise_for_status()
+
+
+@dataclass(frozen=True)
+class Phase:
+    title: str
+    expected: str  # the finding kind the watchdog must raise
+    inject: Callable[[Controls], Awaitable[None]]
+    patience: float = 15.0  # seconds to detect
+
+
+async def _socket_closed(c: Controls) -> None:
+    await c.fault(c.evolution, "socket_closed", instance=INSTANCES[0])
+
+
+async def _forgetful_dify(c: Controls) -> None:
+    """Upstream's "stops after a few messages": Dify forgets; sessions keep the dead conversation_id."""
+    await c.fault(c.dify, "forget_after", messages=1)
+    for text in ("Oi", "Ainda estão aí?", "Alô?"):
+        await c.customer_says(FORGOTTEN, text)
+    await c.clear(c.dify, "forget_after")  # the forgetting happened; the stale sessions remain
+
+
+async def _image_wedge(c: Controls) -> None:
+    await c.fault(c.evolution, "media_wedge", remoteJid=WEDGED)
+    await c.customer_says(WEDGED, "olha a foto", kind="image")
+    await c.clear(c.evolution, "media_wedge")  # the session stays wedged until someone deletes it
+
+
+async def _dify_hangs(c: Controls) -> None:
+    await c.fault(c.dify, "hang", scope="all")
+
+
+async def _evolution_500(c: Controls) -> None:
+    await c.fault(c.evolution, "api_500")
+
+
+async def _processor_dies(c: Controls) -> None:
+    await c.fault(c.evolution, "processor_dead", instance=INSTANCES[0])
+
+
+PHASES = (
+    Phase("instance socket closes", "instance_disconnected", _socket_closed),
+    Phase("Dify forgets conversations", "stale_conversation", _forgetful_dify),
+    Phase("an image wedges the session", "session_wedged", _image_wedge),
+    Phase("Dify hangs", "dify_down", _dify_hangs),
+    Phase("Evolution answers 500", "evolution_down", _evolution_500),
+    Phase("the message processor dies", "inbound_stopped", _processor_dies, patience=30.0),
+)
