@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="how long each phase waits for detection (default: per fault)",
     )
+    demo.add_argument(
+        "--json", type=Path, default=None, metavar="FILE", help="also write the summary as JSON"
+    )
     maintenance = sub.add_parser("maintenance", help="silence recovery on the running daemon for a while")
     window = maintenance.add_mutually_exclusive_group(required=True)
     window.add_argument("--minutes", type=float, help="silence recovery for this many minutes")
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from watchdog.demo import run_demo
 
-        return run_demo(seconds=args.seconds)
+        return run_demo(seconds=args.seconds, json_path=args.json)
     try:
         settings = load_settings(args.env_file)
     except ConfigError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,14 +39,33 @@ class Outcome:
     recovered_after: float | None
     actions: list[str]
 
+    def as_dict(self) -> dict[str, object]:
+        levels = sorted({int(a.split()[0][1:]) for a in self.actions if a.endswith(" ok")})
+        return {
+            "fault": self.phase.title,
+            "finding": self.phase.expected,
+            "detected_after_seconds": _rounded(self.detected_after),
+            "recovered_after_seconds": _rounded(self.recovered_after),
+            "actions": self.actions,
+            "expected_level": self.phase.repaired_at,
+            "levels_ok": levels,
+            "as_expected": self.detected_after is not None
+            and self.recovered_after is not None
+            and self.phase.repaired_at in levels,
+        }
 
-def run_demo(*, seconds: float = 0.0) -> int:
-    """`seconds` > 0 overrides each phase's detection patience (kept for the CLI's --seconds)."""
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def run_demo(*, seconds: float = 0.0, json_path: Path | None = None) -> int:
+    """`seconds` > 0 overrides each phase's detection patience; `json_path` gets the summary as JSON."""
     with tempfile.TemporaryDirectory(prefix="evo-watchdog-demo-") as workdir:
         emulators = Emulators(Path(workdir))
         try:
             emulators.start()
-            return asyncio.run(_demo(emulators, Path(workdir), seconds))
+            return asyncio.run(_demo(emulators, Path(workdir), seconds, json_path))
         finally:
             emulators.stop()
 
@@ -74,7 +94,7 @@ def _settings(emulators: Emulators, workdir: Path) -> Settings:
     )
 
 
-async def _demo(emulators: Emulators, workdir: Path, seconds: float) -> int:
+async def _demo(emulators: Emulators, workdir: Path, seconds: float, json_path: Path | None) -> int:
     configure_logging(fmt="text", level="ERROR")  # the demo narrates; the daemon's own log is for operators
     settings = _settings(emulators, workdir)
     print(
@@ -109,6 +129,9 @@ async def _demo(emulators: Emulators, workdir: Path, seconds: float) -> int:
             await server
     _summary(outcomes, emulators)
     _turnaround(registry, settings.turnaround_threshold_seconds)
+    if json_path is not None:
+        summary = {"phases": [o.as_dict() for o in outcomes], "emulator_restarts": emulators.restarts}
+        await asyncio.to_thread(json_path.write_text, json.dumps(summary, indent=2))
     ok = all(o.detected_after is not None and o.recovered_after is not None for o in outcomes)
     return 0 if ok else 1
 

@@ -62,6 +62,7 @@ class Phase:
     title: str
     expected: str  # the finding kind the watchdog must raise
     inject: Callable[[Controls], Awaitable[None]]
+    repaired_at: int  # the ladder level whose verified action should end it
     patience: float = 15.0  # seconds to detect
 
 
@@ -96,10 +97,11 @@ async def _processor_dies(c: Controls) -> None:
 
 
 PHASES = (
-    Phase("instance socket closes", "instance_disconnected", _socket_closed),
-    Phase("Dify forgets conversations", "stale_conversation", _forgetful_dify),
-    Phase("an image wedges the session", "session_wedged", _image_wedge),
-    Phase("Dify hangs", "dify_down", _dify_hangs),
-    Phase("Evolution answers 500", "evolution_down", _evolution_500),
-    Phase("the message processor dies", "inbound_stopped", _processor_dies, patience=30.0),
+    Phase("instance socket closes", "instance_disconnected", _socket_closed, 2),
+    Phase("Dify forgets conversations", "stale_conversation", _forgetful_dify, 1),
+    Phase("an image wedges the session", "session_wedged", _image_wedge, 1),
+    Phase("Dify hangs", "dify_down", _dify_hangs, 3),
+    Phase("Evolution answers 500", "evolution_down", _evolution_500, 3),
+    # an instance restart cannot revive a dead processor: the ladder climbs to the process restart
+    Phase("the message processor dies", "inbound_stopped", _processor_dies, 3, patience=30.0),
 )
