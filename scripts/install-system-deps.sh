@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite drives for real, when they are missing, and make sure a
 # Docker engine runs (dockerd --bridge=none --iptables=false: loopback and host networking only).
+#   docker.io                       the engine for log following, L3 restarts and image builds
+#   prometheus, prometheus-alertmanager   promtool/amtool checks and the end-to-end alert test
+#   haproxy                         the least-privilege Docker socket proxy, tested for real
+#   chromium                        the status page, rendered headless
+#   redis-server                    the leader lease between two replicas
+#   busybox-static                  a tiny local base image (no registry pulls)
 set -euo pipefail
-PACKAGES=(docker.io)
+PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -26,6 +26,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def free_port() -> int:
+    """A loopback port free right now (for emulators and tests started on their own)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class _QuietSignalsServer(uvicorn.Server):
     """A server that leaves SIGTERM/SIGINT to its owner, who shuts other parts down first."""
 

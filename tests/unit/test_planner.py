@@ -153,6 +153,21 @@ def test_no_container_restarter_goes_from_instance_to_human(clock: FakeClock) ->
     assert World(FakeClock(), Policy(mode="auto", restartable=frozenset())).tick(DIFY) == [PAGE]
 
 
+def test_an_action_cut_off_by_a_crash_is_retried_at_its_rung_after_the_cooldown(clock: FakeClock) -> None:
+    world = World(clock)
+    plan = world.journal.plan(world.planner, [DOWN], clock.time())
+    assert [a.kind for a in plan.actions] == [RESTART_INSTANCE]
+    world.journal.started(plan.actions[0], clock.time())  # ... and the watchdog dies here
+    clock.advance(2)
+    assert world.journal.resume(clock.time()) == 1
+    assert world.journal.open_incidents()["instance:loja"].level == Level.INSTANCE
+    assert world.run(9.5, DOWN, step=0.5) == []  # not repeated inside its cooldown
+    clock.advance(0.5)
+    assert world.tick(DOWN) == [RESTART_INSTANCE]  # the same rung again, not a climb caused by the crash
+    assert world.journal.resume(clock.time()) == 0  # nothing was running: levels stay as they are
+    assert world.journal.open_incidents()["instance:loja"].level == Level.SERVICE
+
+
 def test_two_incidents_on_one_target_restart_it_once(clock: FakeClock) -> None:
     world = World(clock)
     other = replace(DOWN, key="instance:loja-2")  # same instance, another finding key

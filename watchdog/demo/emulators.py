@@ -5,7 +5,6 @@ restart: faults and memory gone, the JSON "database" kept."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,12 @@ from pathlib import Path
 
 import httpx
 
+from watchdog.serving import free_port
+
 EVOLUTION_KEY = "demo-evolution-key"
 DIFY_KEY = "app-demo"
 INSTANCES = ("loja", "suporte")
 START_DEADLINE = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Emulators:

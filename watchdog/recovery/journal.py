@@ -66,8 +66,19 @@ class Journal:
             raise JournalError(f"journal write failed: {exc}") from exc
 
     def resume(self, now: float) -> int:
-        """At start-up: actions left running by a dead watchdog become `interrupted`."""
+        """At start-up: actions left running by a dead watchdog become `interrupted`. Whether such an
+        action reached its target is unknown, so its open incident goes back to that rung: after the
+        cooldown the same least-force step is tried again instead of climbing because we crashed."""
         with self._tx() as db:
+            cut_off = (
+                "FROM actions a WHERE a.incident = incidents.key AND a.result = ? "
+                "AND a.started_at >= incidents.opened_at"
+            )
+            db.execute(
+                f"UPDATE incidents SET level = (SELECT MIN(a.level) {cut_off}) "
+                f"WHERE closed_at IS NULL AND EXISTS (SELECT 1 {cut_off})",
+                (RUNNING, RUNNING),
+            )
             cursor = db.execute(
                 "UPDATE actions SET result = ?, finished_at = ? WHERE result = ?", (INTERRUPTED, now, RUNNING)
             )
