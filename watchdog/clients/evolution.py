@@ -6,7 +6,8 @@ delete (they destroy sessions and the message processor).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +39,19 @@ class DifyBot:
     bot_type: str
     api_url: str
     api_key: str  # secret: compared, never shown
+    # None = not set on the bot: Evolution falls back to the instance's Dify settings.
+    expire: int | None = None
+    keyword_finish: str | None = None
+    stop_bot_from_me: bool | None = None
+
+
+@dataclass(frozen=True)
+class DifySettings:
+    """`dify/fetchSettings`: the instance-wide defaults a bot's unset options fall back to."""
+
+    expire: int | None
+    keyword_finish: str | None
+    stop_bot_from_me: bool | None
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,9 @@ class InstanceWebhook:
     enabled: bool
     by_events: bool
     events: tuple[str, ...]
+    # secret (may carry tokens): kept only to write the webhook back unchanged, never shown
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    base64: bool = False
 
 
 class EvolutionClient:
@@ -137,6 +154,38 @@ class EvolutionClient:
             enabled=bool(body.get("enabled", False)),
             by_events=bool(body.get("webhookByEvents", False)),
             events=tuple(str(e).upper() for e in body.get("events") or ()),
+            headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()},
+            base64=bool(body.get("webhookBase64", False)),
+        )
+
+    async def set_webhook(self, instance: str, hook: InstanceWebhook) -> None:
+        """`POST /webhook/set/{i}` with the whole config: fields left out would be reset upstream."""
+        await self._api.json(
+            "POST",
+            f"/webhook/set/{_seg(instance)}",
+            headers=self._headers,
+            json_body={
+                "webhook": {
+                    "enabled": hook.enabled,
+                    "url": hook.url,
+                    "headers": dict(hook.headers),
+                    "byEvents": hook.by_events,
+                    "base64": hook.base64,
+                    "events": list(hook.events),
+                }
+            },
+        )
+
+    async def dify_settings(self, instance: str) -> DifySettings:
+        body = as_dict(
+            await self._api.json("GET", f"/dify/fetchSettings/{_seg(instance)}", headers=self._headers),
+            "evolution",
+            "dify/fetchSettings",
+        )
+        return DifySettings(
+            expire=_int_or_none(body.get("expire")),
+            keyword_finish=_str_or_none(body.get("keywordFinish")),
+            stop_bot_from_me=_bool_or_none(body.get("stopBotFromMe")),
         )
 
     async def dify_bots(self, instance: str) -> list[DifyBot]:
@@ -152,6 +201,9 @@ class EvolutionClient:
                 bot_type=str(r.get("botType") or ""),
                 api_url=str(r.get("apiUrl") or ""),
                 api_key=str(r.get("apiKey") or ""),
+                expire=_int_or_none(r.get("expire")),
+                keyword_finish=_str_or_none(r.get("keywordFinish")),
+                stop_bot_from_me=_bool_or_none(r.get("stopBotFromMe")),
             )
             for r in rows
             if isinstance(r, dict) and r.get("id")
@@ -181,6 +233,18 @@ def _session(row: dict[str, Any]) -> BotSession:
         await_user=bool(row.get("awaitUser")),
         updated_at=str(row.get("updatedAt") or ""),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if isinstance(value, str) else None
+
+
+def _bool_or_none(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _seg(value: str) -> str:

@@ -49,6 +49,19 @@ EVOLUTION_FAULTS = [
     FaultType("hang", "every route accepts the connection and never answers"),
 ]
 STATE_FAULTS = {"socket_closed", "instance_unloaded"}
+# `dify/fetchSettings` when nothing was saved (reference: defaults of the Dify settings row).
+DIFY_SETTINGS_DEFAULTS: dict[str, Any] = {
+    "expire": 300,
+    "keywordFinish": "bye",
+    "delayMessage": 1000,
+    "unknownMessage": "",
+    "listeningFromMe": True,
+    "stopBotFromMe": True,
+    "keepOpen": False,
+    "debounceTime": 1,
+    "ignoreJids": [],
+    "difyIdFallback": None,
+}
 OFFLINE_QUEUE_LIMIT = 1000
 
 
@@ -91,6 +104,9 @@ class Instance:
     sessions: dict[str, Session] = field(default_factory=dict)
     webhook: WebhookConfig | None = None
     created_at: float = field(default_factory=time.time)
+    # connectionStatus as persisted: written on open and close only, so it says open while connecting
+    stored_status: str = "open"
+    dify_settings: dict[str, Any] | None = None  # None = never saved: fetchSettings answers the defaults
     # in memory only
     state: str = "open"
     loaded: bool = True
@@ -359,10 +375,22 @@ class EvolutionSim:
         self.instances[name].webhook = config
         self._persist()
 
+    def dify_settings(self, name: str) -> dict[str, Any]:
+        return {**DIFY_SETTINGS_DEFAULTS, **(self.instances[name].dify_settings or {})}
+
+    def save_dify_settings(self, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+        known = {k: v for k, v in settings.items() if k in DIFY_SETTINGS_DEFAULTS}
+        self.instances[name].dify_settings = {**self.dify_settings(name), **known}
+        self._persist()
+        return self.dify_settings(name)
+
     # ---- helpers -----------------------------------------------------------------------------
 
     def _set_state(self, inst: Instance, state: str, reason: int) -> None:
         inst.state = state
+        if state in ("open", "close"):
+            inst.stored_status = state
+            self._persist()
         data: dict[str, Any] = {"instance": inst.name, "state": state, "statusReason": reason}
         if state == "open":
             data.update(wuid=inst.owner_jid, profileName=inst.profile_name, profilePictureUrl=None)
@@ -408,6 +436,8 @@ class EvolutionSim:
                 "bots": [asdict(b) for b in i.bots],
                 "sessions": [asdict(s) for s in i.sessions.values()],
                 "webhook": asdict(i.webhook) if i.webhook else None,
+                "stored_status": i.stored_status,
+                "dify_settings": i.dify_settings,
             }
             for i in self.instances.values()
         ]
@@ -429,6 +459,8 @@ class EvolutionSim:
                 bots=[Bot(**b) for b in row["bots"]],
                 sessions={s["remote_jid"]: Session(**s) for s in row["sessions"]},
                 webhook=WebhookConfig(**row["webhook"]) if row["webhook"] else None,
+                stored_status=row.get("stored_status", "open"),
+                dify_settings=row.get("dify_settings"),
             )
             self.instances[inst.name] = inst
 

@@ -120,6 +120,15 @@ def create_evolution_app(sim: EvolutionSim, *, lifespan: Lifespan[Starlette] | N
         rows = [_session_row(inst, s) for s in inst.sessions.values() if s.bot_id == bot_id]
         return JSONResponse(rows)
 
+    async def dify_fetch_settings(request: Request) -> Response:
+        return JSONResponse(sim.dify_settings(request.path_params["instance"]))
+
+    async def dify_save_settings(request: Request) -> Response:
+        body = await _json(request)
+        if body is None:
+            return envelope(400, "Bad Request", ["instance requires a JSON body"])
+        return JSONResponse(sim.save_dify_settings(request.path_params["instance"], body), status_code=201)
+
     async def dify_change_status(request: Request) -> Response:
         inst = sim.instances[request.path_params["instance"]]
         body = await _json(request)
@@ -209,6 +218,8 @@ def create_evolution_app(sim: EvolutionSim, *, lifespan: Lifespan[Starlette] | N
         Route(f"/dify/find/{inst}", guarded(dify_find), methods=["GET"]),
         Route(f"/dify/fetchSessions/{{bot_id}}/{inst}", guarded(dify_sessions), methods=["GET"]),
         Route(f"/dify/changeStatus/{inst}", guarded(dify_change_status), methods=["POST"]),
+        Route(f"/dify/fetchSettings/{inst}", guarded(dify_fetch_settings), methods=["GET"]),
+        Route(f"/dify/settings/{inst}", guarded(dify_save_settings), methods=["POST"]),
         Route(f"/webhook/set/{inst}", guarded(webhook_set), methods=["POST"]),
         Route(f"/webhook/find/{inst}", guarded(webhook_find), methods=["GET"]),
         Route("/_sim/inbound", sim_inbound, methods=["POST"]),
@@ -244,7 +255,7 @@ def _instance_row(inst: Instance) -> dict[str, Any]:
     return {
         "id": inst.id,
         "name": inst.name,
-        "connectionStatus": "open" if not inst.loaded else inst.state,
+        "connectionStatus": inst.stored_status,
         "ownerJid": inst.owner_jid,
         "profileName": inst.profile_name,
         "profilePicUrl": None,
