@@ -21,6 +21,7 @@ RESET_SESSION, RESTART_INSTANCE, RESTART_CONTAINER, PAGE = (
     "page",
 )
 RESTARTS = {RESTART_INSTANCE, RESTART_CONTAINER}
+ACK = "ack"  # a person acknowledged a page (recovery/ack.py): journaled, never planned
 RUNNING, OK, FAILED, DRY_RUN = "running", "ok", "failed", "dry_run"
 
 
@@ -171,7 +172,7 @@ class RecoveryPlanner:
             return None
         if problem.may_be_symptom and now - incident.opened_at < policy.contact_grace:
             return None
-        mine = [a for a in actions if a.incident == incident.key]
+        mine = [a for a in actions if a.incident == incident.key and a.kind != ACK]
         last = max(mine, key=lambda a: a.started_at, default=None)
         if last is not None:
             if last.result == RUNNING:

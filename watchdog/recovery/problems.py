@@ -50,6 +50,14 @@ class Problem:
         return self.start == Level.CONTACT or set(self.kinds) <= {"instance_stalled"}
 
 
+_FIRST_RUNGS = {"contact": Level.CONTACT, "instance": Level.INSTANCE, "service": Level.SERVICE}
+
+
+def first_rung(key: str) -> Level:
+    """The rung a problem with this incident key starts at (the keys are made in `_problem` below)."""
+    return _FIRST_RUNGS.get(key.partition(":")[0], Level.HUMAN)
+
+
 def problems_from(findings: Sequence[Finding], *, dify_containers: Sequence[str] = ()) -> list[Problem]:
     """One problem per incident key; contact problems are dropped when their instance or Evolution
     itself has a problem (they are its symptoms, and the bigger repair covers them)."""
