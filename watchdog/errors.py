@@ -54,3 +54,7 @@ class UpstreamProtocolError(UpstreamError):
     """The answer arrived but is not what the upstream contract says (bad JSON, missing fields)."""
 
     kind = "protocol"
+
+
+class CoordinationError(WatchdogError):
+    """The lease store (Redis) shared by replicas did not answer or refused; the message holds no secret."""

@@ -6,7 +6,7 @@ before it starts and again when it ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 
 import httpx
@@ -20,8 +20,9 @@ from watchdog.errors import UpstreamError
 from watchdog.metrics import Metrics
 from watchdog.model import Finding
 from watchdog.notify import Notifier
+from watchdog.recovery.ack import acknowledge, describe
 from watchdog.recovery.executors import CommandExecutor, DockerExecutor, EvolutionExecutor, Outcome
-from watchdog.recovery.journal import Journal
+from watchdog.recovery.journal import Journal, JournalError
 from watchdog.recovery.planner import (
     DRY_RUN,
     OK,
@@ -34,8 +35,14 @@ from watchdog.recovery.planner import (
     Policy,
     RecoveryPlanner,
 )
-from watchdog.recovery.problems import problems_from
+from watchdog.recovery.problems import Problem, problems_from
 from watchdog.signals.logwatch import docker_client
+
+SKIPPED = "skipped"  # planned, but the leader lease was lost before it ran
+
+
+async def _still_leading() -> bool:
+    return True  # a single replica always leads
 
 
 class RecoveryEngine:
@@ -51,6 +58,7 @@ class RecoveryEngine:
         docker: DockerExecutor | None,
         command: CommandExecutor | None,
         on_repaired: Callable[[PlannedAction], None] = lambda action: None,
+        watched: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -61,6 +69,15 @@ class RecoveryEngine:
         self.docker = docker
         self.command = command
         self.on_repaired = on_repaired
+        # Before and after each action and after each turn; False = this replica lost the leader lease.
+        self.checkpoint: Callable[[], Awaitable[bool]] = _still_leading
+        # Instances recovery may act on: configured or reported by Evolution, never taken from a request.
+        self.watched = watched or (lambda: frozenset(settings.evolution_instances))
+        self.journal_error = ""  # why the journal last failed; recovery is suspended while it fails
+        # Wall-clock stamps (the journal outlives the process) that advance with the monotonic clock, so
+        # a clock step while running can neither freeze the ladder (backwards) nor skip cooldowns and
+        # restart budgets (forwards).
+        self._anchor = (clock.time(), clock.monotonic())
         self.containers = {
             "evolution": [settings.evolution_container] if settings.evolution_container else [],
             "dify": list(settings.dify_containers),
@@ -78,26 +95,56 @@ class RecoveryEngine:
         )
         self.planner = RecoveryPlanner(self.policy)
 
+    def now(self) -> float:
+        wall, mono = self._anchor
+        return wall + (self.clock.monotonic() - mono)
+
     def resume(self) -> None:
-        self.policy = replace(self.policy, maintenance_until=self.journal.maintenance_until())
-        self.planner = RecoveryPlanner(self.policy)
-        interrupted = self.journal.resume(self.clock.time())
+        try:
+            self.policy = replace(self.policy, maintenance_until=self.journal.maintenance_until())
+            interrupted = self.journal.resume(self.now())
+        except JournalError as exc:
+            self._journal_failing(exc)
+            return
+        finally:
+            self.planner = RecoveryPlanner(self.policy)
         if interrupted:
             logger.warning(
                 "{} recovery action(s) were cut off by a restart; judging them by the problem", interrupted
             )
 
     def silence_until(self, until: float) -> None:
-        """A maintenance window: no actions before `until` (epoch seconds); 0 ends it."""
-        self.journal.set_maintenance(until)
+        """A maintenance window: no actions before `until` (epoch seconds); 0 ends it. It holds in memory
+        even when the journal cannot keep it."""
         self.policy = replace(self.policy, maintenance_until=until)
         self.planner = RecoveryPlanner(self.policy)
-        logger.info("maintenance {}", f"until {iso(until)}" if until > self.clock.time() else "ended")
+        logger.info("maintenance {}", f"until {iso(until)}" if until > self.now() else "ended")
+        try:
+            self.journal.set_maintenance(until)
+        except JournalError as exc:
+            self._journal_failing(exc)
 
     async def tick(self, findings: Sequence[Finding]) -> list[PlannedAction]:
-        now = self.clock.time()
-        problems = problems_from(findings, dify_containers=self.settings.dify_containers)
-        plan = self.journal.plan(self.planner, problems, now)
+        """One turn of the ladder. A failing journal suspends acting (nothing runs unless journaled first)
+        but never detection: on-call is told which problems are open, and the state shows as degraded."""
+        watched = self.watched()
+        problems = [
+            p
+            for p in problems_from(findings, dify_containers=self.settings.dify_containers)
+            if not p.instance or p.instance in watched
+        ]
+        try:
+            actions = await self._tick(problems)
+        except JournalError as exc:
+            await self._alert_degraded(exc, problems)
+            return []
+        if self.journal_error:
+            logger.info("journal writable again; recovery resumed")
+            self.journal_error = ""
+        return actions
+
+    async def _tick(self, problems: Sequence[Problem]) -> list[PlannedAction]:
+        plan = self.journal.plan(self.planner, problems, self.now())
         for incident in plan.opened:
             logger.warning("incident opened: {} ({})", incident.key, incident.summary)
             await self.notifier.send(incident.key, "opened", f"Incident: {incident.key}", incident.summary)
@@ -106,7 +153,12 @@ class RecoveryEngine:
         for action in plan.actions:
             await self._run(action)
         self._publish_open()
+        await self.checkpoint()
         return plan.actions
+
+    def standby(self) -> None:
+        """Another replica leads: it reports the open incidents, this one none."""
+        self.metrics.incident_open.clear()
 
     def _publish_open(self) -> None:
         counts: dict[str, int] = {}
@@ -118,7 +170,7 @@ class RecoveryEngine:
             self.metrics.incident_open.labels(target=target).set(count)
 
     async def _recovered(self, incident: Incident) -> None:
-        took = (incident.closed_at or self.clock.time()) - incident.opened_at
+        took = (incident.closed_at or self.now()) - incident.opened_at
         logger.info("incident recovered: {} after {:.0f}s", incident.key, took)
         body = f"{incident.key} healthy again; {took:.0f}s from detection to recovery"
         await self.notifier.send(
@@ -131,12 +183,17 @@ class RecoveryEngine:
 
     async def _run(self, action: PlannedAction) -> None:
         started = self.clock.monotonic()
-        action_id = self.journal.started(action, self.clock.time())
+        action_id = self.journal.started(action, self.now())
+        if not await self.checkpoint():
+            self.journal.finished(action_id, SKIPPED, "not run: this replica no longer leads", self.now())
+            logger.warning("{} on {} not run: this replica no longer leads", action.kind, action.target)
+            return
         if action.dry_run:
             outcome = Outcome(DRY_RUN, f"would {action.kind.replace('_', ' ')} {action.target}")
         else:
             outcome = await self._execute(action)
-        self.journal.finished(action_id, outcome.result, outcome.detail, self.clock.time())
+        self.journal.finished(action_id, outcome.result, outcome.detail, self.now())
+        await self.checkpoint()
         if outcome.result == OK and action.kind != PAGE:
             self.on_repaired(action)
         label = action.target if not action.target.startswith("contact:") else f"contact:{action.instance}"
@@ -180,12 +237,52 @@ class RecoveryEngine:
             return Outcome.ok("paged in the log only: no WATCHDOG_NOTIFY_URLS")
         return Outcome.ok("on-call paged") if delivered else Outcome.failed("the page could not be delivered")
 
+    def _journal_failing(self, exc: JournalError) -> None:
+        if not self.journal_error:
+            logger.error("recovery journal failing, recovery suspended until it works: {}", exc)
+        self.journal_error = str(exc)
+        self.metrics.job_failures.labels(job="journal").inc()
+
+    async def _alert_degraded(self, exc: JournalError, problems: Sequence[Problem]) -> None:
+        """Tell on-call once per set of open problems (the notifier deduplicates repeats)."""
+        self._journal_failing(exc)
+        keys = ", ".join(sorted(p.key for p in problems)) or "none"
+        await self.notifier.send(
+            "watchdog:journal",
+            f"failing:{keys}",
+            "Watchdog journal failing: recovery suspended",
+            f"{exc}. Open problems: {keys}",
+            level="critical",
+        )
+
+    async def acknowledge(self, key: str) -> Incident:
+        """A person looked at a paged incident: its circuit closes and its ladder starts again (budgets
+        still hold). Raises UnknownIncident, NotPaged, or JournalError when the ack cannot be kept."""
+        now = self.now()
+        try:
+            incident = acknowledge(self.journal, key, now)
+        except JournalError as exc:
+            self._journal_failing(exc)
+            raise
+        logger.info("incident acknowledged: {}; {}", key, describe(incident))
+        await self.notifier.send(key, f"acknowledged@{now}", f"Acknowledged: {key}", describe(incident))
+        return incident
+
+    def history(self) -> list[dict[str, object]]:
+        """Recent incidents for /api/status; empty (and degraded) when the journal cannot be read."""
+        try:
+            return list(self.journal.history())
+        except JournalError as exc:
+            self._journal_failing(exc)
+            return []
+
     def view(self) -> dict[str, object]:
         until = self.policy.maintenance_until
         return {
             "mode": self.policy.mode,
-            "maintenance_until": iso(until) if until > self.clock.time() else None,
+            "maintenance_until": iso(until) if until > self.now() else None,
             "restartable": sorted(self.policy.restartable),
+            "journal": f"failing: {self.journal_error}" if self.journal_error else "ok",
         }
 
 
@@ -196,6 +293,7 @@ def build_engine(
     http: httpx.AsyncClient,
     metrics: Metrics,
     on_repaired: Callable[[PlannedAction], None] = lambda action: None,
+    watched: Callable[[], Collection[str]] | None = None,
 ) -> RecoveryEngine:
     """The engine with the executors the settings allow (Docker when containers are named, commands when
     set); the Evolution and Dify answers double as the readiness checks after a container restart."""
@@ -251,4 +349,5 @@ def build_engine(
         docker=docker,
         command=command,
         on_repaired=on_repaired,
+        watched=watched,
     )

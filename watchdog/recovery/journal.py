@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from watchdog.errors import WatchdogError
-from watchdog.recovery.planner import RUNNING, ActionRecord, Incident, Plan, PlannedAction, RecoveryPlanner
+from watchdog.recovery.planner import (
+    ACK,
+    OK,
+    RUNNING,
+    ActionRecord,
+    Incident,
+    Plan,
+    PlannedAction,
+    RecoveryPlanner,
+)
 from watchdog.recovery.problems import Level, Problem
 
 INTERRUPTED = "interrupted"  # running when the watchdog died: outcome unknown, judged by the problem
@@ -44,8 +53,13 @@ class JournalError(WatchdogError):
 
 
 class Journal:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        """`readonly` opens an existing journal without creating or changing it (`evo-watchdog incidents`)."""
         try:
+            if readonly:
+                uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                return
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
@@ -64,6 +78,14 @@ class Journal:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise JournalError(f"journal write failed: {exc}") from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Reads fail as JournalError too, so callers handle one error for a failing disk."""
+        try:
+            yield self._db
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal read failed: {exc}") from exc
 
     def resume(self, now: float) -> int:
         """At start-up: actions left running by a dead watchdog become `interrupted`. Whether such an
@@ -85,43 +107,40 @@ class Journal:
             return cursor.rowcount
 
     def open_incidents(self) -> dict[str, Incident]:
-        rows = self._db.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE closed_at IS NULL")
-        return {row[0]: _incident(row) for row in rows}
+        with self._reading() as db:
+            rows = db.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE closed_at IS NULL")
+            return {row[0]: _incident(row) for row in rows}
 
     def recently_closed(self, since: float) -> dict[str, Incident]:
-        rows = self._db.execute(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE closed_at >= ? ORDER BY closed_at", (since,)
-        )
-        return {row[0]: _incident(row) for row in rows}
+        with self._reading() as db:
+            rows = db.execute(
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE closed_at >= ? ORDER BY closed_at", (since,)
+            )
+            return {row[0]: _incident(row) for row in rows}
 
     def recent_actions(self, since: float) -> list[ActionRecord]:
-        rows = self._db.execute(
-            "SELECT incident, kind, level, target, started_at, finished_at, result FROM actions "
-            "WHERE started_at >= ? ORDER BY id",
-            (since,),
-        )
-        return [ActionRecord(r[0], r[1], Level(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT incident, kind, level, target, started_at, finished_at, result FROM actions "
+                "WHERE started_at >= ? ORDER BY id",
+                (since,),
+            )
+            return [ActionRecord(r[0], r[1], Level(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
     def apply(self, plan: Plan) -> None:
         with self._tx() as db:
             for incident in (*plan.opened, *plan.updated, *plan.closed):
-                db.execute(
-                    f"INSERT OR REPLACE INTO incidents ({_INCIDENT_COLUMNS}) VALUES ({_INCIDENT_SLOTS})",
-                    (
-                        incident.key,
-                        incident.service,
-                        incident.opened_at,
-                        int(incident.level),
-                        incident.summary,
-                        incident.instance,
-                        incident.contact,
-                        incident.attempts,
-                        int(incident.paged),
-                        int(incident.circuit_open),
-                        incident.healthy_since,
-                        incident.closed_at,
-                    ),
-                )
+                _save(db, incident)
+
+    def acknowledged(self, incident: Incident, detail: str, now: float) -> None:
+        """The acknowledged incident and its `ack` record, in one transaction (see recovery/ack.py)."""
+        with self._tx() as db:
+            _save(db, incident)
+            db.execute(
+                "INSERT INTO actions (incident, kind, level, target, reason, dry_run, started_at, "
+                "finished_at, result, detail) VALUES (?,?,?,?,?,0,?,?,?,?)",
+                (incident.key, ACK, int(Level.HUMAN), "on-call", "acknowledged", now, now, OK, detail[:500]),
+            )
 
     def started(self, action: PlannedAction, now: float) -> int:
         """Written before the action runs."""
@@ -162,7 +181,8 @@ class Journal:
         return plan
 
     def maintenance_until(self) -> float:
-        row = self._db.execute("SELECT until FROM maintenance WHERE id = 1").fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT until FROM maintenance WHERE id = 1").fetchone()
         return float(row[0]) if row else 0.0
 
     def set_maintenance(self, until: float) -> None:
@@ -172,13 +192,17 @@ class Journal:
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
         """Recent incidents with their actions, newest first (for /api/status and `incidents`)."""
-        rows = self._db.execute(
+        with self._reading() as db:
+            return self._history(db, limit)
+
+    def _history(self, db: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+        rows = db.execute(
             f"SELECT {_INCIDENT_COLUMNS} FROM incidents ORDER BY opened_at DESC LIMIT ?", (limit,)
         ).fetchall()
         out = []
         for row in rows:
             incident = _incident(row)
-            acts = self._db.execute(
+            acts = db.execute(
                 "SELECT kind, level, target, dry_run, started_at, finished_at, result, detail FROM actions "
                 "WHERE incident = ? AND started_at >= ? ORDER BY id",
                 (incident.key, incident.opened_at),
@@ -207,6 +231,26 @@ class Journal:
                 }
             )
         return out
+
+
+def _save(db: sqlite3.Connection, incident: Incident) -> None:
+    db.execute(
+        f"INSERT OR REPLACE INTO incidents ({_INCIDENT_COLUMNS}) VALUES ({_INCIDENT_SLOTS})",
+        (
+            incident.key,
+            incident.service,
+            incident.opened_at,
+            int(incident.level),
+            incident.summary,
+            incident.instance,
+            incident.contact,
+            incident.attempts,
+            int(incident.paged),
+            int(incident.circuit_open),
+            incident.healthy_since,
+            incident.closed_at,
+        ),
+    )
 
 
 def _incident(row: Any) -> Incident:
