@@ -14,7 +14,14 @@ from watchdog.clock import FakeClock
 from watchdog.incidents_cmd import run_incidents
 from watchdog.recovery.ack import NotPaged, UnknownIncident, acknowledge
 from watchdog.recovery.journal import Journal
-from watchdog.recovery.planner import ACK, PAGE, RESTART_CONTAINER, RESTART_INSTANCE, Policy
+from watchdog.recovery.planner import (
+    ACK,
+    PAGE,
+    RESTART_CONTAINER,
+    RESTART_INSTANCE,
+    PlannedAction,
+    Policy,
+)
 from watchdog.recovery.problems import Level, Problem, first_rung
 
 SUPPORT = Problem(
@@ -24,8 +31,9 @@ LOGOUT = Problem("human:logged_out:instance:loja", "evolution", Level.HUMAN, kin
 NO_L3 = frozenset[str]()  # no container to restart: a failed L2 goes straight to a page
 
 
-def failing(_action: object) -> str:
-    return "failed"
+def failing(action: PlannedAction) -> str:
+    """Every repair fails; pages are delivered (an undelivered page is sent again: test_planner)."""
+    return "ok" if action.kind == PAGE else "failed"
 
 
 def paged(world: World, problem: Problem = DOWN) -> None:

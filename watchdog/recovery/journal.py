@@ -204,8 +204,8 @@ class Journal:
             incident = _incident(row)
             acts = db.execute(
                 "SELECT kind, level, target, dry_run, started_at, finished_at, result, detail FROM actions "
-                "WHERE incident = ? AND started_at >= ? ORDER BY id",
-                (incident.key, incident.opened_at),
+                "WHERE incident = ? AND started_at >= ? AND started_at <= ? ORDER BY id",
+                (incident.key, incident.opened_at, incident.closed_at or float("inf")),
             ).fetchall()
             out.append(
                 {

@@ -168,12 +168,15 @@ class RecoveryPlanner:
         budget: _Budget,
     ) -> PlannedAction | None:
         policy = self.policy
-        if incident.circuit_open or policy.mode == "off" or now < policy.maintenance_until:
-            return None
-        if problem.may_be_symptom and now - incident.opened_at < policy.contact_grace:
+        if policy.mode == "off" or now < policy.maintenance_until:
             return None
         mine = [a for a in actions if a.incident == incident.key and a.kind != ACK]
-        last = max(mine, key=lambda a: a.started_at, default=None)
+        # the latest start; among equal starts the last journaled (actions come in journal order)
+        last = max(reversed(mine), key=lambda a: a.started_at, default=None)
+        if incident.circuit_open:
+            return self._page_again(problem, incident, last, now)
+        if problem.may_be_symptom and now - incident.opened_at < policy.contact_grace:
+            return None
         if last is not None:
             if last.result == RUNNING:
                 return None
@@ -211,6 +214,18 @@ class RecoveryPlanner:
             problem.service,
             problem.subject if level == Level.CONTACT else "",
         )
+
+    def _page_again(
+        self, problem: Problem, incident: Incident, last: ActionRecord | None, now: float
+    ) -> PlannedAction | None:
+        """Behind an open circuit nothing acts, except a page that could not be delivered: it is tried
+        again after the backoff delay (doubling to 5 min), until on-call has it."""
+        if last is None or last.kind != PAGE or last.result != FAILED:
+            return None
+        if now - (last.finished_at or last.started_at) < self.policy.backoff(incident.attempts):
+            return None
+        reason = f"{', '.join(problem.kinds)} on {problem.key}; the last page was not delivered"
+        return PlannedAction(incident.key, PAGE, Level.HUMAN, "on-call", reason, False, problem.instance)
 
 
 def _target(problem: Problem, level: Level) -> str:
