@@ -81,3 +81,6 @@ def test_long_lines_are_cut_and_runaway_continuations_bounded() -> None:
     head = "[Evolution API]  1  -  Tue Oct 21 2025 11:41:02   ERROR    [X]  [object]"
     joined = list(records([head, *(f"  line {i}" for i in range(1000))]))
     assert len(joined) == 1 and joined[0].count("\n") == 199
+    wide = list(records([head, *("y" * 16_000 for _ in range(199)), head, "  after"]))
+    assert len(wide) == 2 and len(wide[0]) < 64 * 1024  # a record's size is bounded in bytes too
+    assert wide[1] == head + "\n  after"  # and the next record is whole

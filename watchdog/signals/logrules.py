@@ -239,9 +239,13 @@ def records(lines: Iterable[str]) -> Iterator[str]:
 class RecordAssembler:
     """Incremental `records()`: feed lines as they stream in, flush when the stream goes idle."""
 
-    def __init__(self, max_lines: int = 200) -> None:
+    def __init__(self, max_lines: int = 200, max_chars: int = 64 * 1024) -> None:
+        # A record is classified on the event loop: its size bounds the time one record may take there
+        # (a head line plus a stack trace or an object dump fit well inside both limits).
         self.max_lines = max_lines
+        self.max_chars = max_chars
         self._current: list[str] = []
+        self._chars = 0
 
     def feed(self, raw: str) -> str | None:
         """Returns the previous record when `raw` starts a new one."""
@@ -249,15 +253,16 @@ class RecordAssembler:
         if not line.strip() and not self._current:
             return None
         if self._current and not is_head(line):
-            if len(self._current) < self.max_lines:
+            if len(self._current) < self.max_lines and self._chars + len(line) < self.max_chars:
                 self._current.append(line)
+                self._chars += len(line) + 1
             return None
         done = self.flush()
-        self._current = [line]
+        self._current, self._chars = [line], len(line)
         return done
 
     def flush(self) -> str | None:
         if not self._current:
             return None
-        record, self._current = "\n".join(self._current), []
+        record, self._current, self._chars = "\n".join(self._current), [], 0
         return record
