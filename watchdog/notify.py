@@ -2,7 +2,8 @@
 
 Sent off the event loop, bounded in time, deduplicated per (incident, event) so a flapping fault does
 not flood on-call; a failing target is retried a bounded number of times, then logged and counted, and
-never blocks detection (probes run on their own schedule; only the recovery tick waits for a send).
+never blocks detection or repair: news (opened, repaired, recovered) is posted in the background, and
+only a page, whose delivery decides whether it is sent again, is awaited by the recovery tick.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ DEDUP_SECONDS = 600.0
 SEND_TIMEOUT = 10.0
 ATTEMPTS = 3  # per notification; then it is given up (and may be sent again by the next event)
 RETRY_DELAY = 1.0  # doubled after each failed attempt
+MAX_IN_FLIGHT = 64  # background sends at once; beyond it news is dropped (and counted), never queued
 
 
 class Notifier:
@@ -43,12 +45,41 @@ class Notifier:
             else:
                 logger.warning("a WATCHDOG_NOTIFY_URLS entry was not understood by apprise; it is skipped")
         self._last: dict[tuple[str, str], float] = {}
+        self._in_flight: set[asyncio.Task[bool]] = set()
         self.sent = 0
         self.failed = 0
+        self.dropped = 0
 
     @property
     def enabled(self) -> bool:
         return bool(self._targets)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def post(self, incident: str, event: str, title: str, body: str, *, level: str = "warning") -> None:
+        """`send` in the background: the caller goes on at once (bounded: beyond MAX_IN_FLIGHT the
+        notification is dropped with a warning rather than piling up behind a dead target)."""
+        if not self.enabled:
+            return
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            self.dropped += 1
+            logger.warning("notification '{}' dropped: {} sends already in flight", title, MAX_IN_FLIGHT)
+            return
+        task = asyncio.create_task(self.send(incident, event, title, body, level=level), name="notify")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def drain(self, timeout: float) -> None:
+        """At shutdown: give background sends up to `timeout` seconds, then cancel what is left."""
+        if not self._in_flight:
+            return
+        _, late = await asyncio.wait(set(self._in_flight), timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            logger.warning("{} notification(s) still unsent at shutdown were abandoned", len(late))
 
     async def send(self, incident: str, event: str, title: str, body: str, *, level: str = "warning") -> bool:
         """True when delivered (or nothing is configured); duplicates within the window are dropped."""

@@ -72,3 +72,36 @@ async def test_dead_notify_targets_are_retried_with_a_bound_and_never_block_dete
     assert notifier.sent == 0 and notifier.failed >= 1
     assert cycles_while_sending >= 1  # three tries take over 3 s; cycles come every second meanwhile
     assert alive, detail
+
+
+async def test_a_silent_notify_target_does_not_hold_up_the_repair() -> None:
+    """Expected: with the only target accepting and never answering (each try held for 30 s), the
+    incident's news is still in flight when the instance has been restarted and verified open: news is
+    posted in the background and only a page waits for delivery. At shutdown the send is abandoned."""
+    one_instance = EvolutionOptions(instances=("loja",), debounce_seconds=0)
+    with MuteServer() as mute, running_stack(one_instance) as stack:
+        settings = stack.settings(
+            WATCHDOG_RECOVERY_MODE="auto",
+            WATCHDOG_NOTIFY_URLS=mute.url.replace("http://", "json://") + "/alerts",
+        )
+        async with running(settings) as (watchdog, _daemon):
+            notifier = Notifier(settings.notify_urls, watchdog.clock, timeout=30.0, attempts=1)
+            watchdog.recovery.notifier = notifier
+            await until(lambda: watchdog.board.cycles >= 1, 30, "a first probe cycle")
+            stack.fault("evolution", "socket_closed", instance="loja")
+
+            def repaired() -> bool:
+                history = watchdog.recovery.journal.history()
+                return (
+                    any(
+                        a["kind"] == "restart_instance" and a["result"] == "ok" for a in history[0]["actions"]
+                    )
+                    if history
+                    else False
+                )
+
+            await until(repaired, 20, "the restart, verified")
+            in_flight_at_repair, given_up = notifier.in_flight, notifier.failed
+            await notifier.drain(timeout=0.1)
+    assert in_flight_at_repair >= 1 and given_up == 0  # the news was still on its way: nobody waited
+    assert notifier.in_flight == 0  # drained (abandoned) at shutdown

@@ -136,7 +136,7 @@ class RecoveryEngine:
         try:
             actions = await self._tick(problems)
         except JournalError as exc:
-            await self._alert_degraded(exc, problems)
+            self._alert_degraded(exc, problems)
             return []
         if self.journal_error:
             logger.info("journal writable again; recovery resumed")
@@ -147,9 +147,9 @@ class RecoveryEngine:
         plan = self.journal.plan(self.planner, problems, self.now())
         for incident in plan.opened:
             logger.warning("incident opened: {} ({})", incident.key, incident.summary)
-            await self.notifier.send(incident.key, "opened", f"Incident: {incident.key}", incident.summary)
+            self.notifier.post(incident.key, "opened", f"Incident: {incident.key}", incident.summary)
         for incident in plan.closed:
-            await self._recovered(incident)
+            self._recovered(incident)
         for action in plan.actions:
             await self._run(action)
         self._publish_open()
@@ -169,11 +169,11 @@ class RecoveryEngine:
         for target, count in counts.items():
             self.metrics.incident_open.labels(target=target).set(count)
 
-    async def _recovered(self, incident: Incident) -> None:
+    def _recovered(self, incident: Incident) -> None:
         took = (incident.closed_at or self.now()) - incident.opened_at
         logger.info("incident recovered: {} after {:.0f}s", incident.key, took)
         body = f"{incident.key} healthy again; {took:.0f}s from detection to recovery"
-        await self.notifier.send(
+        self.notifier.post(
             incident.key,
             f"recovered@{incident.opened_at}",
             f"Recovered: {incident.key}",
@@ -210,7 +210,7 @@ class RecoveryEngine:
         )
         if action.kind != PAGE:
             title = f"L{int(action.level)} {action.kind} on {label}: {outcome.result}"
-            await self.notifier.send(
+            self.notifier.post(
                 action.incident, f"action:{action.kind}", title, f"{action.reason}. {outcome.detail}"
             )
 
@@ -243,11 +243,11 @@ class RecoveryEngine:
         self.journal_error = str(exc)
         self.metrics.job_failures.labels(job="journal").inc()
 
-    async def _alert_degraded(self, exc: JournalError, problems: Sequence[Problem]) -> None:
+    def _alert_degraded(self, exc: JournalError, problems: Sequence[Problem]) -> None:
         """Tell on-call once per set of open problems (the notifier deduplicates repeats)."""
         self._journal_failing(exc)
         keys = ", ".join(sorted(p.key for p in problems)) or "none"
-        await self.notifier.send(
+        self.notifier.post(
             "watchdog:journal",
             f"failing:{keys}",
             "Watchdog journal failing: recovery suspended",
@@ -265,7 +265,7 @@ class RecoveryEngine:
             self._journal_failing(exc)
             raise
         logger.info("incident acknowledged: {}; {}", key, describe(incident))
-        await self.notifier.send(key, f"acknowledged@{now}", f"Acknowledged: {key}", describe(incident))
+        self.notifier.post(key, f"acknowledged@{now}", f"Acknowledged: {key}", describe(incident))
         return incident
 
     def history(self) -> list[dict[str, object]]:
