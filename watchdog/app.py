@@ -20,7 +20,8 @@ from watchdog.metrics import Metrics
 from watchdog.model import Finding, ProbeResult
 from watchdog.probes.suite import ProbeSuite
 from watchdog.recovery.engine import build_engine
-from watchdog.recovery.planner import RESET_SESSION, RESTART_INSTANCE, PlannedAction
+from watchdog.recovery.planner import RESET_SESSION, RESTART_INSTANCE, Incident, PlannedAction
+from watchdog.replicas.leadership import leadership_for
 from watchdog.server import create_app
 from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
@@ -29,6 +30,7 @@ from watchdog.signals.logfeed import LogFeed
 from watchdog.signals.logstate import LOG_FINDING_KINDS, log_state_for
 from watchdog.signals.webhook import Envelope
 from watchdog.status import StatusBoard
+from watchdog.statuspage import turnaround_view
 
 # /healthz turns 503 when no probe cycle finished for this many intervals (plus the probe deadline).
 STALE_AFTER_INTERVALS = 3
@@ -59,9 +61,22 @@ class Watchdog:
         self._stall_timer: asyncio.TimerHandle | None = None
         self._refresh_soon: asyncio.TimerHandle | None = None
         self.logs = log_state_for(settings, clock)
+        self._configured = frozenset(settings.evolution_instances)
+        self._reported: frozenset[str] = frozenset()  # instances Evolution listed at the last probe
         self.recovery = build_engine(
-            settings, clock=clock, http=http, metrics=self.metrics, on_repaired=self._repaired
+            settings,
+            clock=clock,
+            http=http,
+            metrics=self.metrics,
+            on_repaired=self._repaired,
+            watched=self.watched_instances,
         )
+        self.leadership = leadership_for(settings, clock=clock, metrics=self.metrics, engine=self.recovery)
+
+    def watched_instances(self) -> frozenset[str]:
+        """EVOLUTION_INSTANCES, or when empty the instances Evolution itself reported last: the only
+        names webhooks are tracked for and recovery may act on (never a name from a request alone)."""
+        return self._configured or self._reported
 
     def _repaired(self, action: PlannedAction) -> None:
         """A verified repair closes the stalled waits it covered (a contact, an instance, everything)."""
@@ -74,7 +89,10 @@ class Watchdog:
         self.refresh_findings()
 
     async def recovery_tick(self) -> None:
-        """One turn of the ladder on the findings as they stand now."""
+        """One turn of the ladder on the findings as they stand now; only the leading replica acts."""
+        if not await self.leadership.may_act():
+            self.recovery.standby()
+            return
         await self.recovery.tick(self.board.findings)
 
     def log_feed(self) -> LogFeed | None:
@@ -103,6 +121,9 @@ class Watchdog:
 
     async def probe_cycle(self) -> list[Finding]:
         results = await self.suite.run_cycle()
+        for result in results:
+            if result.target == "evolution" and result.probe == "instances" and "watched" in result.data:
+                self._reported = frozenset(result.data["watched"])
         if self._canary is not None:
             results.append(self._canary)  # the canary runs on its own, slower schedule
         self._probe_findings = assess(
@@ -127,6 +148,9 @@ class Watchdog:
 
     def ingest(self, envelope: Envelope) -> str:
         """One webhook: fold it in, refresh findings when a stalled wait ended, keep the stall timer armed."""
+        watched = self.watched_instances()
+        if watched and envelope.instance not in watched:
+            return "ignored_unwatched"  # kept out of every table and label: a forged name costs nothing
         stalled_before = self.conversations.tracker.stalled_count
         outcome = self.conversations.ingest(envelope, include_groups=self.settings.track_groups)
         if self.conversations.tracker.stalled_count != stalled_before:
@@ -178,7 +202,16 @@ class Watchdog:
         since = self.board.last_cycle_at if self.board.last_cycle_at is not None else self._started
         age = self.clock.monotonic() - since
         what = "last probe cycle" if self.board.last_cycle_at is not None else "started"
-        return age <= limit, f"{what} {age:.1f}s ago (limit {limit:g}s)"
+        degraded = f"; degraded: journal {self.recovery.journal_error}" if self.recovery.journal_error else ""
+        return age <= limit, f"{what} {age:.1f}s ago (limit {limit:g}s){degraded}"
+
+    def _silence_until(self, until: float) -> None:
+        self.leadership.require("maintenance")
+        self.recovery.silence_until(until)
+
+    async def _acknowledge(self, key: str) -> Incident:
+        self.leadership.require("the ack")
+        return await self.recovery.acknowledge(key)
 
     def http_app(self) -> Starlette:
         return create_app(
@@ -186,15 +219,19 @@ class Watchdog:
             self.registry,
             settings_view=self.settings.public(),
             liveness=self.liveness,
-            incidents=self.recovery.journal.history,
-            maintenance=self.recovery.silence_until,
+            incidents=self.recovery.history,
+            maintenance=self._silence_until,
+            acknowledge=self._acknowledge,
             admin_token=self.settings.admin_token,
-            now=self.clock.time,
-            recovery=self.recovery.view,
+            now=self.recovery.now,
+            recovery=lambda: {**self.recovery.view(), "leadership": self.leadership.view()},
             ingest=self.ingest,
             metrics=self.metrics,
             webhook_token=self.settings.webhook_token,
             conversations=self.conversations.status,
+            turnaround=lambda: turnaround_view(
+                self.conversations.recent, self.settings.turnaround_threshold_seconds
+            ),
         )
 
 
@@ -246,6 +283,7 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_signal, sig)
         self.scheduler.start()
         self.watchdog.recovery.resume()
+        self.watchdog.leadership.start()
         self.scheduler.add_job(
             self.watchdog.guarded,
             "interval",
@@ -268,6 +306,8 @@ class Daemon:
             await self.server.serve(sockets=[self.socket])
         finally:
             self.scheduler.shutdown(wait=False)
+            await self.watchdog.recovery.notifier.drain(timeout=5.0)  # news already on its way
+            await self.watchdog.leadership.stop()
             if feed is not None:
                 await feed.stop()
             self.watchdog.recovery.journal.close()

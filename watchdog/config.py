@@ -7,6 +7,7 @@ variable, the value (masked when secret) and what is accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -26,8 +27,12 @@ class _Invalid(ValueError):
 
 
 def _url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(raw)  # raises on a malformed [IPv6] host
+        host = parts.hostname
+    except ValueError:
+        raise _Invalid("an http:// or https:// URL with a host") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise _Invalid("an http:// or https:// URL with a host")
     try:
         parts.port  # noqa: B018 - raises on a bad port
@@ -127,9 +132,20 @@ def _flag(raw: str) -> bool:
 def _listen(raw: str) -> tuple[str, int]:
     host, sep, port = raw.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    # isdigit() alone admits digits such as '²' that int() refuses, and lengths int() refuses to parse
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
         raise _Invalid("HOST:PORT, for example 127.0.0.1:8787 (port 0 picks a free one)")
     return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this machine can reach a server listening there."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _notify_urls(raw: str) -> tuple[str, ...]:
@@ -138,6 +154,28 @@ def _notify_urls(raw: str) -> tuple[str, ...]:
         if "://" not in url:
             raise _Invalid("apprise URLs separated by commas or spaces, each like scheme://...")
     return urls
+
+
+def _optional_redis_url(raw: str) -> str:
+    accepted = "redis://[:password@]HOST[:PORT][/DB], rediss://... or unix:///path/redis.sock"
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        host, port = parts.hostname, parts.port  # raise on a bad port or [IPv6] host
+    except ValueError:
+        raise _Invalid(accepted) from None
+    if parts.scheme == "unix" and parts.path:
+        return raw
+    if parts.scheme not in ("redis", "rediss") or not host or port == 0:
+        raise _Invalid(accepted)
+    return raw
+
+
+def _redis_key(raw: str) -> str:
+    if not raw or len(raw) > 200 or any(c.isspace() or ord(c) < 32 for c in raw):
+        raise _Invalid("a Redis key of at most 200 characters without spaces")
+    return raw
 
 
 def _path(raw: str) -> Path:
@@ -315,11 +353,18 @@ SETTINGS: tuple[Spec, ...] = (
         secret=True,
     ),
     Spec(
+        "WATCHDOG_ALLOW_OPEN_WEBHOOKS",
+        "allow_open_webhooks",
+        "false",
+        _flag,
+        "Listen beyond loopback without WATCHDOG_WEBHOOK_TOKEN (anyone who reaches it may post webhooks).",
+    ),
+    Spec(
         "WATCHDOG_ADMIN_TOKEN",
         "admin_token",
         "",
         _secret,
-        "Token for state-changing endpoints (maintenance); empty allows them from loopback clients only.",
+        "Token for state-changing endpoints (maintenance, ack); empty allows them from loopback only.",
         secret=True,
     ),
     Spec(
@@ -401,6 +446,29 @@ SETTINGS: tuple[Spec, ...] = (
         _path,
         "SQLite file for the recovery journal.",
     ),
+    Spec(
+        "WATCHDOG_REDIS_URL",
+        "redis_url",
+        "",
+        _optional_redis_url,
+        "Redis shared by two replicas for the leader lease (redis://[:password@]host:6379/0); only the "
+        "leader acts. Empty: a single replica, always the leader.",
+        secret=True,  # it may carry a password
+    ),
+    Spec(
+        "WATCHDOG_LEASE_SECONDS",
+        "lease_seconds",
+        "15",
+        _seconds(1, 600),
+        "Leader lease length; a dead leader is replaced within two of these.",
+    ),
+    Spec(
+        "WATCHDOG_LEASE_KEY",
+        "lease_key",
+        "evo-watchdog:leader",
+        _redis_key,
+        "Redis key of the lease (one per pair of replicas watching the same stack).",
+    ),
     Spec("WATCHDOG_LOG_FORMAT", "log_format", "text", _choice("text", "json"), "Log output: text or json."),
     Spec(
         "WATCHDOG_LOG_LEVEL",
@@ -436,6 +504,7 @@ class Settings:
     dify_silent_seconds: float
     listen: tuple[str, int]
     webhook_token: str
+    allow_open_webhooks: bool
     admin_token: str
     webhook_url: str
     recovery_mode: str
@@ -448,6 +517,9 @@ class Settings:
     restart_timeout_seconds: float
     notify_urls: tuple[str, ...]
     state_path: Path
+    redis_url: str
+    lease_seconds: float
+    lease_key: str
     log_format: str
     log_level: str
 
@@ -482,6 +554,13 @@ class Settings:
             raise ConfigError(
                 f"WATCHDOG_PROBE_TIMEOUT_SECONDS={self.probe_timeout_seconds:g} is invalid: must not exceed "
                 f"WATCHDOG_PROBE_INTERVAL_SECONDS ({self.probe_interval_seconds:g})"
+            )
+        host = self.listen[0]
+        if not is_loopback(host) and not self.webhook_token and not self.allow_open_webhooks:
+            raise ConfigError(
+                f"WATCHDOG_LISTEN={host}:{self.listen[1]} is invalid: beyond loopback set "
+                "WATCHDOG_WEBHOOK_TOKEN (or WATCHDOG_ALLOW_OPEN_WEBHOOKS=true to accept webhooks "
+                "without a token)"
             )
 
     def public(self) -> dict[str, Any]:

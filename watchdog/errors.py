@@ -58,3 +58,8 @@ class UpstreamProtocolError(UpstreamError):
 
 class CoordinationError(WatchdogError):
     """The lease store (Redis) shared by replicas did not answer or refused; the message holds no secret."""
+
+
+class NotLeader(WatchdogError):
+    """A state change (maintenance, ack) sent to a replica that does not lead: only the leader acts, so
+    it would be kept where nothing reads it."""

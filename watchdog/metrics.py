@@ -134,6 +134,16 @@ class Metrics:
             "Unix time the last probe cycle finished.",
             registry=registry,
         )
+        self.leader = Gauge(
+            "watchdog_leader",
+            "1 while this replica holds the leader lease and may act (always 1 without WATCHDOG_REDIS_URL).",
+            registry=registry,
+        )
+        self.lease_errors = Counter(
+            "watchdog_lease_errors_total",
+            "Calls to the lease store (Redis) that failed; while they fail this replica does not act.",
+            registry=registry,
+        )
 
     def observe_probes(self, results: Iterable[ProbeResult]) -> None:
         for result in results:

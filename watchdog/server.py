@@ -1,11 +1,11 @@
-"""The watchdog's HTTP surface: Evolution webhooks, /metrics, /healthz, /api/status."""
+"""The watchdog's HTTP surface: Evolution webhooks, /metrics, /healthz, /api/status, the status page."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -14,13 +14,26 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from watchdog.errors import NotLeader
 from watchdog.metrics import Metrics
-from watchdog.signals.webhook import Envelope, WebhookRejected, normalise_event, parse_envelope
+from watchdog.recovery.ack import NotPaged, UnknownIncident, describe
+from watchdog.recovery.journal import JournalError
+from watchdog.recovery.planner import Incident
+from watchdog.signals.webhook import (
+    KNOWN_EVENTS,
+    Envelope,
+    WebhookRejected,
+    normalise_event,
+    parse_envelope,
+)
 from watchdog.status import StatusBoard
+from watchdog.statuspage import status_page
 
 # Evolution can inline media as base64 (webhookBase64); bodies beyond this are refused with 413.
 MAX_WEBHOOK_BYTES = 8 * 1024 * 1024
 TOKEN_HEADER = "x-watchdog-token"
+# Label values for refusals: a URL's event segment is the sender's text, so only known names are kept.
+_EVENT_LABELS = frozenset(normalise_event(e) for e in KNOWN_EVENTS)
 
 
 def create_app(
@@ -38,6 +51,8 @@ def create_app(
     admin_token: str = "",
     now: Callable[[], float] = time.time,
     recovery: Callable[[], dict[str, Any]] = dict,
+    turnaround: Callable[[], dict[str, Any]] = dict,
+    acknowledge: Callable[[str], Awaitable[Incident]] | None = None,
 ) -> Starlette:
     """`liveness` says whether the daemon's own loop is making progress (for /healthz)."""
 
@@ -65,7 +80,7 @@ def create_app(
             outcome = ingest(envelope)
         except WebhookRejected as exc:
             event = normalise_event(path_event) if path_event else "unknown"
-            return refuse(422, exc.reason, str(exc), event)
+            return refuse(422, exc.reason, str(exc), event if event in _EVENT_LABELS else "unknown")
         metrics.webhook_events.labels(event=envelope.event, outcome=outcome).inc()
         return JSONResponse({"status": outcome})
 
@@ -74,11 +89,12 @@ def create_app(
         if maintenance is None:
             return JSONResponse({"error": "recovery is not running"}, status_code=404)
         if not _admin_ok(request, admin_token):
-            return JSONResponse(
-                {"error": "admin token required (Authorization: Bearer ...)"}, status_code=403
-            )
+            return _admin_refused()
         if request.method == "DELETE":
-            maintenance(0.0)
+            try:
+                maintenance(0.0)
+            except NotLeader as exc:
+                return JSONResponse({"error": str(exc)}, status_code=409)
             return JSONResponse({"maintenance_until": None})
         try:
             body = await request.json()
@@ -88,8 +104,28 @@ def create_app(
         if not 0 < minutes <= 7 * 24 * 60:
             return JSONResponse({"error": "minutes must be between 0 and 10080 (a week)"}, status_code=400)
         until = now() + minutes * 60
-        maintenance(until)
+        try:
+            maintenance(until)
+        except NotLeader as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
         return JSONResponse({"maintenance_until": until})
+
+    async def ack_incident(request: Request) -> JSONResponse:
+        """`POST /api/incidents/{key}/ack`: a person looked at a paged incident; recovery may act again."""
+        if acknowledge is None:
+            return JSONResponse({"error": "recovery is not running"}, status_code=404)
+        if not _admin_ok(request, admin_token):
+            return _admin_refused()
+        key = request.path_params["key"]
+        try:
+            incident = await acknowledge(key)
+        except UnknownIncident as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except (NotPaged, NotLeader) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        except JournalError as exc:
+            return JSONResponse({"error": f"the ack could not be journaled: {exc}"}, status_code=503)
+        return JSONResponse({"key": key, "level": int(incident.level), "next": describe(incident)})
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -107,6 +143,7 @@ def create_app(
                 "conversations": conversations(),
                 "incidents": incidents(),
                 "recovery": recovery(),
+                "turnaround": turnaround(),
                 "settings": settings_view,
             }
         )
@@ -116,11 +153,17 @@ def create_app(
             Route("/webhook/evolution", webhook, methods=["POST"]),
             Route("/webhook/evolution/{event}", webhook, methods=["POST"]),
             Route("/api/maintenance", set_maintenance, methods=["POST", "DELETE"]),
+            Route("/api/incidents/{key:path}/ack", ack_incident, methods=["POST"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/api/status", api_status, methods=["GET"]),
+            Route("/", status_page, methods=["GET"]),
         ]
     )
+
+
+def _admin_refused() -> JSONResponse:
+    return JSONResponse({"error": "admin token required (Authorization: Bearer ...)"}, status_code=403)
 
 
 def _admin_ok(request: Request, token: str) -> bool:

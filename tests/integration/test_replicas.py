@@ -210,6 +210,15 @@ def test_exactly_one_replica_acts_and_a_fault_is_repaired_once(redis_server: Red
         with two_replicas(stack, redis_server.url) as (a, b):
             leader, follower = leader_of(a, b)
             assert (leader.metric("watchdog_leader"), follower.metric("watchdog_leader")) == (1.0, 0.0)
+            # state changes belong where recovery runs: the follower refuses them and names the leader
+            refused = [
+                httpx.delete(f"{follower.url}/api/maintenance", timeout=3),
+                httpx.post(f"{follower.url}/api/maintenance", json={"minutes": 5}, timeout=3),
+                httpx.post(f"{follower.url}/api/incidents/instance:loja/ack", timeout=3),
+            ]
+            assert [r.status_code for r in refused] == [409, 409, 409]
+            assert all("does not lead" in r.json()["error"] for r in refused)
+            assert httpx.delete(f"{leader.url}/api/maintenance", timeout=3).status_code == 200
             stack.fault("evolution", "socket_closed", instance="loja")
             wait_until(
                 lambda: "instance_disconnected" in follower.finding_kinds(), 10, "the follower observing"

@@ -36,6 +36,7 @@ BAD_VALUES = {
     "WATCHDOG_DIFY_SILENT_SECONDS": "0.5",
     "WATCHDOG_LISTEN": "8787",
     "WATCHDOG_WEBHOOK_TOKEN": " padded",
+    "WATCHDOG_ALLOW_OPEN_WEBHOOKS": "sometimes",
     "WATCHDOG_ADMIN_TOKEN": "two words",
     "WATCHDOG_WEBHOOK_URL": "evolution-webhook",
     "WATCHDOG_RECOVERY_MODE": "yolo",
@@ -48,6 +49,9 @@ BAD_VALUES = {
     "WATCHDOG_RESTART_TIMEOUT_SECONDS": "forever",
     "WATCHDOG_NOTIFY_URLS": "not a url",
     "WATCHDOG_STATE_PATH": "   ",
+    "WATCHDOG_REDIS_URL": "http://redis:6379",
+    "WATCHDOG_LEASE_SECONDS": "0.5",
+    "WATCHDOG_LEASE_KEY": "two words",
     "WATCHDOG_LOG_FORMAT": "xml",
     "WATCHDOG_LOG_LEVEL": "loud",
 }

@@ -1,6 +1,11 @@
-"""The demo's Evolution and Dify: child processes, restarted by a tiny supervisor when the recovery
-engine's command backend asks (`touch <dir>/restart-<service>`), so an L3 restart is a real process
-restart: faults and memory gone, the JSON "database" kept."""
+"""The demo's Evolution and Dify. Two backends share the commands and ports:
+
+* `ProcessEmulators`: child processes, restarted by a tiny supervisor when the recovery engine's command
+  backend asks (`touch <dir>/restart-<service>`), so an L3 restart is a real process restart: faults and
+  memory gone, the JSON "database" kept.
+* `ContainerEmulators` (watchdog/demo/containers.py): the same processes as Docker containers, restarted
+  by the watchdog's Docker executor.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import httpx
@@ -17,16 +23,21 @@ from watchdog.serving import free_port
 EVOLUTION_KEY = "demo-evolution-key"
 DIFY_KEY = "app-demo"
 INSTANCES = ("loja", "suporte")
+SERVICES = ("dify", "evolution")  # in start order: Evolution's bots call Dify
 START_DEADLINE = 20.0
 
 
-class Emulators:
-    def __init__(self, workdir: Path) -> None:
+class EmulatorSet(ABC):
+    """Ports, URLs and command lines of both emulators; subclasses decide how they run."""
+
+    backend = ""
+
+    def __init__(self, workdir: Path, *, traffic_interval: float = 0.5) -> None:
         self.workdir = workdir
+        self.traffic_interval = traffic_interval
         self.dify_port, self.evolution_port = free_port(), free_port()
         self.dify_url = f"http://127.0.0.1:{self.dify_port}"
         self.evolution_url = f"http://127.0.0.1:{self.evolution_port}"
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts = {"evolution": 0, "dify": 0}
 
     def command(self, service: str) -> list[str]:
@@ -37,13 +48,81 @@ class Emulators:
         return [
             *base, "--port", str(self.evolution_port), "--api-key", EVOLUTION_KEY,
             "--instances", ",".join(INSTANCES), "--dify-url", self.dify_url + "/v1", "--dify-key", DIFY_KEY,
-            "--debounce", "0.1", "--traffic-interval", "0.5", "--contacts", "3", "--media-ratio", "0.2",
-            "--state-file", str(self.workdir / "evolution-db.json"),
+            "--debounce", "0.1", "--traffic-interval", str(self.traffic_interval), "--contacts", "3",
+            "--media-ratio", "0.2", "--state-file", str(self.workdir / "evolution-db.json"),
         ]  # fmt: skip
+
+    @abstractmethod
+    def watchdog_env(self) -> dict[str, str]:
+        """Settings that tell the watchdog how to restart these emulators (its L3)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Which backend, in a sentence or two for the user."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Both emulators up and answering (raises RuntimeError otherwise)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Nothing left running; safe after a partial start."""
+
+    @abstractmethod
+    async def supervise(self) -> None:
+        """Runs beside the demo until cancelled."""
+
+    @abstractmethod
+    def alive(self, service: str) -> bool:
+        """Is the service's process or container still there?"""
+
+    @abstractmethod
+    def log_hint(self, service: str) -> str:
+        """Where its output can be read."""
+
+    def wait_up(self, service: str) -> None:
+        url = self.dify_url + "/health" if service == "dify" else self.evolution_url + "/"
+        deadline = time.monotonic() + START_DEADLINE
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if not self.alive(service):
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"the {service} emulator did not start; see {self.log_hint(service)}")
+
+
+class ProcessEmulators(EmulatorSet):
+    backend = "processes"
+
+    def __init__(self, workdir: Path, *, traffic_interval: float = 0.5) -> None:
+        super().__init__(workdir, traffic_interval=traffic_interval)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def describe(self) -> str:
+        return (
+            "Backend: child processes; an L3 restart runs WATCHDOG_RESTART_COMMAND_*, which asks a\n"
+            "supervisor to restart the emulator's process."
+        )
 
     def restart_command(self, service: str) -> str:
         """What WATCHDOG_RESTART_COMMAND_<SERVICE> runs: ask the supervisor for a restart."""
         return f"touch {self.workdir / f'restart-{service}'}"
+
+    def watchdog_env(self) -> dict[str, str]:
+        return {
+            "WATCHDOG_RESTART_COMMAND_EVOLUTION": self.restart_command("evolution"),
+            "WATCHDOG_RESTART_COMMAND_DIFY": self.restart_command("dify"),
+        }
+
+    def log_hint(self, service: str) -> str:
+        return str(self.workdir / f"{service}.log")
+
+    def alive(self, service: str) -> bool:
+        return self.processes[service].poll() is None
 
     def _spawn(self, service: str) -> None:
         log = (self.workdir / f"{service}.log").open("ab")
@@ -53,28 +132,14 @@ class Emulators:
         log.close()
 
     def start(self) -> None:
-        for service in ("dify", "evolution"):
+        for service in SERVICES:
             self._spawn(service)
-            self._wait_up(service)
-
-    def _wait_up(self, service: str) -> None:
-        url = self.dify_url + "/health" if service == "dify" else self.evolution_url + "/"
-        deadline = time.monotonic() + START_DEADLINE
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.processes[service].poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"the {service} emulator did not start; see {self.workdir / (service + '.log')}")
+            self.wait_up(service)
 
     async def supervise(self) -> None:
         """Restart a service when its request file appears (the command backend's restart)."""
         while True:
-            for service in ("dify", "evolution"):
+            for service in SERVICES:
                 request = self.workdir / f"restart-{service}"
                 if request.exists():
                     await asyncio.to_thread(self._restart, service)
@@ -82,15 +147,9 @@ class Emulators:
             await asyncio.sleep(0.1)
 
     def _restart(self, service: str) -> None:
-        process = self.processes[service]
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _end(self.processes[service])
         self._spawn(service)
-        self._wait_up(service)
+        self.wait_up(service)
         self.restarts[service] += 1
 
     def stop(self) -> None:
@@ -98,8 +157,13 @@ class Emulators:
             if process.poll() is None:
                 process.terminate()
         for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end(process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -60,7 +60,7 @@ class Controls:
 @dataclass(frozen=True)
 class Phase:
     title: str
-    expected: str  # the finding kind the watchdog must raise
+    expected: tuple[str, ...]  # finding kinds that count as detecting it (the first is the usual one)
     inject: Callable[[Controls], Awaitable[None]]
     repaired_at: int  # the ladder level whose verified action should end it
     patience: float = 15.0  # seconds to detect
@@ -96,12 +96,32 @@ async def _processor_dies(c: Controls) -> None:
     await c.fault(c.evolution, "processor_dead", instance=INSTANCES[0])
 
 
-PHASES = (
-    Phase("instance socket closes", "instance_disconnected", _socket_closed, 2),
-    Phase("Dify forgets conversations", "stale_conversation", _forgetful_dify, 1),
-    Phase("an image wedges the session", "session_wedged", _image_wedge, 1),
-    Phase("Dify hangs", "dify_down", _dify_hangs, 3),
-    Phase("Evolution answers 500", "evolution_down", _evolution_500, 3),
-    # an instance restart cannot revive a dead processor: the ladder climbs to the process restart
-    Phase("the message processor dies", "inbound_stopped", _processor_dies, 3, patience=30.0),
+SOCKET_CLOSES = Phase("instance socket closes", ("instance_disconnected",), _socket_closed, 2)
+EVOLUTION_500 = Phase("Evolution answers 500", ("evolution_down",), _evolution_500, 3)
+DIFY_FORGETS = Phase("Dify forgets conversations", ("stale_conversation",), _forgetful_dify, 1)
+IMAGE_WEDGE = Phase("an image wedges the session", ("session_wedged",), _image_wedge, 1)
+DIFY_HANGS = Phase("Dify hangs", ("dify_down",), _dify_hangs, 3)
+# Seen by the webhooks going quiet, or at once in the container's log when the watchdog follows it;
+# an instance restart cannot revive a dead processor: the repair is the process (container) restart.
+PROCESSOR_DIES = Phase(
+    "the message processor dies", ("inbound_stopped", "processor_dead"), _processor_dies, 3, 30.0
 )
+# Two Evolution restarts back to back would be "the same fault back within its cooldown" (a page):
+# other faults play between them.
+PHASES = (SOCKET_CLOSES, EVOLUTION_500, DIFY_FORGETS, IMAGE_WEDGE, DIFY_HANGS, PROCESSOR_DIES)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long the demo takes: `--fast` holds health for less time before closing an incident and
+    plays one fault per repair path (contact reset, instance restart, Dify and Evolution restarts)."""
+
+    phases: tuple[Phase, ...]
+    recovery_hold: float
+    warmup: float  # healthy turns before the first fault
+    probe_interval: float = 1.0  # the shortest WATCHDOG_PROBE_INTERVAL_SECONDS allows
+    traffic_interval: float = 0.5  # seconds between simulated customers' messages
+
+
+NORMAL = Pace(PHASES, recovery_hold=2.0, warmup=3.0)
+FAST = Pace((SOCKET_CLOSES, DIFY_FORGETS, DIFY_HANGS, PROCESSOR_DIES), recovery_hold=1.0, warmup=1.0)

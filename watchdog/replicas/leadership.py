@@ -17,7 +17,7 @@ from loguru import logger
 
 from watchdog.clock import Clock, iso
 from watchdog.config import Settings
-from watchdog.errors import CoordinationError
+from watchdog.errors import CoordinationError, NotLeader
 from watchdog.metrics import Metrics
 from watchdog.recovery.engine import RecoveryEngine
 from watchdog.recovery.journal import Journal
@@ -72,6 +72,12 @@ class Leadership:
 
     def leading(self) -> bool:
         return self.store is None or self.machine.leading(self.clock.monotonic())
+
+    def require(self, what: str) -> None:
+        """Raise NotLeader unless this replica leads (state changes belong where recovery runs)."""
+        if not self.leading():
+            leader = self.machine.holder or "none right now"
+            raise NotLeader(f"this replica does not lead (leader: {leader}); send {what} to the leader")
 
     def start(self) -> None:
         if self.store is not None and self._task is None:

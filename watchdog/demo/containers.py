@@ -1,0 +1,139 @@
+"""The demo's emulators as real Docker containers, restarted by the watchdog's own Docker executor.
+
+No registry pull and no network: the image is empty (`docker import` of an empty tar, created for this
+run and removed after it); each container gets this machine's interpreter and this package bind-mounted
+read-only, the demo's scratch directory read-write, and the host's network (loopback ports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+import watchdog
+from watchdog.demo.emulators import SERVICES, EmulatorSet
+
+DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+LABEL = "evo-watchdog-demo"
+SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/etc/ssl")
+_DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+def reachable_engine(url: str = DEFAULT_DOCKER_URL) -> docker.DockerClient | None:
+    """The engine at `url` when it answers a ping, else None (the demo then uses child processes)."""
+    try:
+        client = docker.DockerClient(base_url=url, timeout=30)
+    except _DOCKER_ERRORS:
+        return None
+    try:
+        client.ping()
+    except _DOCKER_ERRORS:
+        client.close()
+        return None
+    return client
+
+
+def package_root() -> str:
+    """The directory holding the `watchdog` package (the checkout, or site-packages)."""
+    return str(Path(watchdog.__file__).resolve().parent.parent)
+
+
+def host_mounts(scratch: Path) -> dict[str, dict[str, str]]:
+    """Read-only: the interpreter, its libraries and this package. Read-write: the demo's scratch dir."""
+    paths = {*SYSTEM_DIRS, sys.prefix, sys.base_prefix, sys.exec_prefix, package_root()}
+    mounts = {p: {"bind": p, "mode": "ro"} for p in sorted(paths) if Path(p).exists()}
+    mounts[str(scratch)] = {"bind": str(scratch), "mode": "rw"}
+    return mounts
+
+
+class ContainerEmulators(EmulatorSet):
+    backend = "docker"
+
+    def __init__(
+        self, workdir: Path, client: docker.DockerClient, *, docker_url: str, traffic_interval: float = 0.5
+    ) -> None:
+        super().__init__(workdir, traffic_interval=traffic_interval)
+        self.client = client
+        self.docker_url = docker_url
+        run = uuid.uuid4().hex[:8]
+        self.image = f"evo-watchdog-demo-base:{run}"
+        self.names = {service: f"evo-watchdog-demo-{run}-{service}" for service in SERVICES}
+        self._started_at: dict[str, str] = {}
+
+    def describe(self) -> str:
+        return (
+            f"Backend: Docker containers {', '.join(self.names.values())} (empty local image, this\n"
+            "interpreter bind-mounted, host network); an L3 restart goes through the Docker API\n"
+            "(EVOLUTION_CONTAINER / DIFY_CONTAINERS), and the watchdog follows their logs."
+        )
+
+    def watchdog_env(self) -> dict[str, str]:
+        return {
+            "EVOLUTION_CONTAINER": self.names["evolution"],
+            "DIFY_CONTAINERS": self.names["dify"],
+            "WATCHDOG_DOCKER_URL": self.docker_url,
+        }
+
+    def log_hint(self, service: str) -> str:
+        return f"docker logs {self.names[service]}"
+
+    def alive(self, service: str) -> bool:
+        return self._state(service).get("Running") is True
+
+    def _state(self, service: str) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = self.client.containers.get(self.names[service]).attrs["State"]
+        except _DOCKER_ERRORS:
+            return {}
+        return state
+
+    def start(self) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w"):
+            pass
+        repository, tag = self.image.split(":")
+        self.client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
+        for service in SERVICES:
+            self.client.containers.run(
+                self.image,
+                self.command(service),
+                name=self.names[service],
+                detach=True,
+                network_mode="host",
+                volumes=host_mounts(self.workdir),
+                labels={LABEL: "1"},
+                working_dir=str(self.workdir),
+                environment={"PYTHONUNBUFFERED": "1", "PYTHONPATH": package_root()},
+                user=f"{os.getuid()}:{os.getgid()}",
+            )
+            self.wait_up(service)
+            self._started_at[service] = self._state(service).get("StartedAt", "")
+
+    async def supervise(self) -> None:
+        """Docker restarts them (asked by the watchdog); this only counts the restarts it sees."""
+        while True:
+            for service in SERVICES:
+                started = (await asyncio.to_thread(self._state, service)).get("StartedAt", "")
+                if started and started != self._started_at.get(service):
+                    self._started_at[service] = started
+                    self.restarts[service] += 1
+            await asyncio.sleep(0.25)
+
+    def stop(self) -> None:
+        for name in self.names.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.containers.get(name).remove(force=True)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            self.client.images.remove(self.image, force=True)
+        self.client.close()

@@ -1,0 +1,112 @@
+"""What the demo tells at the end: the summary table, turnaround per kind (read back from the
+watchdog's own histogram), and the same as JSON for `--json FILE`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from watchdog.demo.emulators import INSTANCES
+from watchdog.demo.phases import Phase
+
+
+@dataclass
+class Outcome:
+    phase: Phase
+    detected: str | None  # the finding kind that detected it
+    detected_after: float | None
+    recovered_after: float | None
+    actions: list[str]  # "L2 restart_instance instance:loja ok"
+
+    @property
+    def ok(self) -> bool:
+        return self.detected_after is not None and self.recovered_after is not None
+
+    def levels_ok(self) -> list[int]:
+        return sorted({int(a.split()[0][1:]) for a in self.actions if a.endswith(" ok")})
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "fault": self.phase.title,
+            "finding": self.detected or self.phase.expected[0],
+            "expected_findings": list(self.phase.expected),
+            "detected_after_seconds": _rounded(self.detected_after),
+            "recovered_after_seconds": _rounded(self.recovered_after),
+            "actions": self.actions,
+            "expected_level": self.phase.repaired_at,
+            "levels_ok": self.levels_ok(),
+            "as_expected": self.ok and self.phase.repaired_at in self.levels_ok(),
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def distinct(lines: list[str]) -> list[str]:
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return [f"{line} x{n}" if n > 1 else line for line, n in counts.items()]
+
+
+def print_summary(outcomes: list[Outcome], backend: str, restarts: dict[str, int]) -> None:
+    print("Summary")
+    print(
+        f"  {'fault':<29} {'finding':<22} {'detected':>8}  {'repairs (level, action)':<42} {'recovered':>9}"
+    )
+    for o in outcomes:
+        detected = f"{o.detected_after:.1f}s" if o.detected_after is not None else "missed"
+        recovered = f"{o.recovered_after:.1f}s" if o.recovered_after is not None else "no"
+        done = [" ".join(a.split()[:2]) for a in o.actions if a.endswith(" ok")]
+        repairs = ", ".join(distinct(done)) or "-"
+        finding = o.detected or o.phase.expected[0]
+        print(f"  {o.phase.title:<29} {finding:<22} {detected:>8}  {repairs:<42} {recovered:>9}")
+    counted = ", ".join(f"{service} {n}x" for service, n in restarts.items())
+    how = (
+        "containers restarted through the Docker API"
+        if backend == "docker"
+        else ("emulator processes restarted by the command backend")
+    )
+    print(f"  {how}: {counted}")
+
+
+def turnaround(registry: CollectorRegistry, threshold: float) -> dict[str, dict[str, float]]:
+    """Per kind over the whole demo: replies, mean seconds, replies over the threshold."""
+    view: dict[str, dict[str, float]] = {}
+
+    def total(metric: str, kind: str) -> float:
+        return sum(registry.get_sample_value(metric, {"instance": i, "kind": kind}) or 0 for i in INSTANCES)
+
+    for kind in ("text", "media"):
+        count = total("watchdog_turnaround_seconds_count", kind)
+        mean = total("watchdog_turnaround_seconds_sum", kind) / count if count else 0.0
+        view[kind] = {
+            "replies": count,
+            "mean_seconds": round(mean, 3),
+            "over_threshold": total("watchdog_turnaround_breaches_total", kind),
+        }
+    return view
+
+
+def print_turnaround(view: dict[str, dict[str, float]], threshold: float) -> None:
+    print(f"\nBot turnaround (threshold {threshold:g}s), from watchdog_turnaround_seconds:")
+    for kind, v in view.items():
+        mean = f"{v['mean_seconds']:.2f}s mean" if v["replies"] else "no turns"
+        over = int(v["over_threshold"])
+        print(f"  {kind:<6} {int(v['replies']):>4} replies, {mean}, {over} over the threshold")
+
+
+def summary_json(
+    outcomes: list[Outcome], *, backend: str, fast: bool, restarts: dict[str, int], turns: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "backend": backend,
+        "fast": fast,
+        "ok": all(o.ok for o in outcomes),
+        "phases": [o.as_dict() for o in outcomes],
+        "emulator_restarts": dict(restarts),
+        "turnaround": turns,
+    }
