@@ -7,8 +7,9 @@
 #   chromium                        the status page, rendered headless
 #   redis-server                    the leader lease between two replicas
 #   busybox-static                  a tiny local base image (no registry pulls)
+#   wrk                             the load generator of the webhook-ingest benchmark (make bench)
 set -euo pipefail
-PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static)
+PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static wrk)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
