@@ -182,6 +182,18 @@ def test_a_page_that_was_not_delivered_is_sent_again_with_backoff_until_it_is(cl
     assert world.run(3 * 3600, DOWN, step=60) == []  # ... and never again: the circuit stays open
 
 
+def test_another_fault_on_a_recently_repaired_target_starts_at_its_own_rung(clock: FakeClock) -> None:
+    world = World(clock, Policy(mode="auto", recovery_hold=5))
+    burst = Problem("service:evolution", "evolution", Level.SERVICE, kinds=("evolution_down",))
+    quiet = replace(burst, kinds=("inbound_stopped",))
+    assert world.tick(burst) == [RESTART_CONTAINER]
+    world.run(30, step=1)  # healthy: the incident closes
+    assert world.journal.open_incidents() == {}
+    assert world.tick(quiet) == [RESTART_CONTAINER]  # not a page: it is not the same fault back
+    world.run(30, step=1)
+    assert world.tick(quiet) == [PAGE]  # the same fault back soon after its repair: a person looks
+
+
 def test_two_incidents_on_one_target_restart_it_once(clock: FakeClock) -> None:
     world = World(clock)
     other = replace(DOWN, key="instance:loja-2")  # same instance, another finding key
@@ -212,6 +224,9 @@ def test_problems_from_findings_and_symptoms_are_inhibited() -> None:
     assert no_dify["contact:loja:c-1"].kinds == ("stale_conversation", "stalled_contact")
     evolution_down = problems_from([*findings, f("evolution_down", "evolution")])
     assert not [p for p in evolution_down if p.start == Level.CONTACT]
+    # a dead message processor: an instance restart cannot revive it, the process restart does
+    (quiet,) = problems_from([f("inbound_stopped", "evolution:loja")])
+    assert (quiet.key, quiet.start) == ("service:evolution", Level.SERVICE)
 
 
 keys = [STALE, DOWN, DIFY, replace(DOWN, key="instance:x", instance="x")]

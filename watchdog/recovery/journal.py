@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS incidents (
     key TEXT NOT NULL, service TEXT NOT NULL, opened_at REAL NOT NULL, level INTEGER NOT NULL,
     summary TEXT NOT NULL, instance TEXT NOT NULL, contact TEXT NOT NULL, attempts INTEGER NOT NULL,
     paged INTEGER NOT NULL, circuit_open INTEGER NOT NULL, healthy_since REAL, closed_at REAL,
-    PRIMARY KEY (key, opened_at)
+    kinds TEXT NOT NULL DEFAULT '', PRIMARY KEY (key, opened_at)
 );
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, incident TEXT NOT NULL, kind TEXT NOT NULL, level INTEGER NOT NULL,
@@ -43,9 +43,9 @@ CREATE TABLE IF NOT EXISTS maintenance (id INTEGER PRIMARY KEY CHECK (id = 1), u
 """
 _INCIDENT_COLUMNS = (
     "key, service, opened_at, level, summary, instance, contact, attempts, paged, circuit_open, "
-    "healthy_since, closed_at"
+    "healthy_since, closed_at, kinds"
 )
-_INCIDENT_SLOTS = ",".join("?" * 12)
+_INCIDENT_SLOTS = ",".join("?" * 13)
 
 
 class JournalError(WatchdogError):
@@ -62,6 +62,9 @@ class Journal:
                 return
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(incidents)")}
+            if "kinds" not in columns:  # a journal from before incidents kept their finding kinds
+                self._db.execute("ALTER TABLE incidents ADD COLUMN kinds TEXT NOT NULL DEFAULT ''")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open the journal at {path}: {exc}") from exc
 
@@ -249,6 +252,7 @@ def _save(db: sqlite3.Connection, incident: Incident) -> None:
             int(incident.circuit_open),
             incident.healthy_since,
             incident.closed_at,
+            ",".join(incident.kinds),
         ),
     )
 
@@ -267,4 +271,5 @@ def _incident(row: Any) -> Incident:
         circuit_open=bool(row[9]),
         healthy_since=row[10],
         closed_at=row[11],
+        kinds=tuple(row[12].split(",")) if row[12] else (),
     )

@@ -58,6 +58,7 @@ class Incident:
     circuit_open: bool = False
     healthy_since: float | None = None
     closed_at: float | None = None
+    kinds: tuple[str, ...] = ()  # the finding kinds seen while it was open
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ class RecoveryPlanner:
             if known is None:
                 incident = self._open(problem, now, (recently_closed or {}).get(problem.key))
                 plan.opened.append(incident)
-            elif known.healthy_since is not None:
-                incident = replace(known, healthy_since=None)
+            elif known.healthy_since is not None or not set(problem.kinds) <= set(known.kinds):
+                kinds = tuple(sorted({*known.kinds, *problem.kinds}))
+                incident = replace(known, healthy_since=None, kinds=kinds)
                 plan.updated.append(incident)
             else:
                 incident = known
@@ -140,6 +142,9 @@ class RecoveryPlanner:
         fresh = Incident(
             problem.key, problem.service, now, start, problem.summary, problem.instance, problem.contact
         )
+        fresh = replace(fresh, kinds=tuple(sorted(problem.kinds)))
+        if previous is not None and previous.kinds and not set(previous.kinds) & set(problem.kinds):
+            previous = None  # another fault on the same target (a 500 burst, then a dead processor)
         closed_at = previous.closed_at if previous is not None else None
         recently = closed_at is not None and now - closed_at < self.policy.healthy_reset
         if previous is not None and previous.paged and recently:

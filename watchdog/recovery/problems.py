@@ -18,8 +18,11 @@ class Level(IntEnum):
 
 
 CONTACT_KINDS = {"stalled_contact", "stale_conversation", "session_wedged"}
-INSTANCE_KINDS = {"instance_disconnected", "instance_not_loaded", "instance_stalled", "inbound_stopped"}
-EVOLUTION_KINDS = {"evolution_down", "processor_dead"}
+INSTANCE_KINDS = {"instance_disconnected", "instance_not_loaded", "instance_stalled"}
+# Inbound that stopped while the instance says `open` is the message processor (upstream #2647): an
+# instance restart does not reset it (reference: restart "does NOT reset ... message processor"), the
+# process restart does; so it starts at L3, as ARCHITECTURE's ladder has it.
+EVOLUTION_KINDS = {"evolution_down", "processor_dead", "inbound_stopped"}
 DIFY_KINDS = {"dify_down", "dify_silent", "dify_canary_failed"}
 # Only a person can fix these: a logout needs a QR scan, a wrong key or webhook needs a config change.
 HUMAN_KINDS = {"logged_out", "evolution_auth", "dify_auth", "webhook_misconfigured", "container_missing"}

@@ -115,6 +115,7 @@ def _incident(raw: dict[str, Any]) -> Incident:
         attempts=int(incident.attempts),
         healthy_since=_time(incident.healthy_since),
         closed_at=_time(incident.closed_at),
+        kinds=tuple(str(kind) for kind in incident.kinds),
     )
 
 
