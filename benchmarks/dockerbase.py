@@ -6,16 +6,13 @@ checkout bind-mounted read-only and use host networking, as the integration test
 from __future__ import annotations
 
 import contextlib
-import io
-import sys
-import tarfile
-from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 
 from benchmarks.procs import ROOT
+from watchdog.demo.hostimage import host_mounts, import_empty_image, remove_container, run_host_python
 
 DOCKER_URL = "unix:///var/run/docker.sock"
 BASE_IMAGE = "evo-watchdog-bench-base:latest"
@@ -29,39 +26,27 @@ def connect() -> docker.DockerClient:
 
 
 def base_image(client: docker.DockerClient) -> str:
-    try:
-        client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w"):
-            pass
-        client.api.import_image_from_data(
-            buffer.getvalue(), repository=BASE_IMAGE.split(":")[0], tag="latest"
-        )
-    return BASE_IMAGE
+    return import_empty_image(client, BASE_IMAGE)
 
 
 def run_python(client: docker.DockerClient, name: str, args: list[str], **options: Any) -> Any:
     """`python args...` in a container named `name` (host network, read-only host mounts)."""
     remove(client, name)
-    paths = {"/usr", "/lib", "/lib64", "/bin", "/etc/ssl", sys.base_prefix, str(ROOT)}
-    return client.containers.run(
+    mounts = host_mounts(None, str(ROOT))
+    return run_host_python(
+        client,
         base_image(client),
-        [str(Path(sys.executable)), *args],
-        name=name,
-        detach=True,
-        network_mode="host",
-        volumes={p: {"bind": p, "mode": "ro"} for p in paths if Path(p).exists()},
+        name,
+        args,
         labels={LABEL: "1"},
-        working_dir=str(ROOT),
-        environment={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
+        workdir=str(ROOT),
+        mounts=mounts,
         **options,
     )
 
 
 def remove(client: docker.DockerClient, name: str) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        client.containers.get(name).remove(force=True)
+    remove_container(client, name)
 
 
 def remove_all(client: docker.DockerClient) -> None:

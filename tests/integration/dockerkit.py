@@ -6,17 +6,16 @@ checkout and a scratch directory bind-mounted, and use host networking.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import pytest
+
+from watchdog.demo import hostimage
+from watchdog.demo.hostimage import import_empty_image, remove_container, run_host_python
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "evo-watchdog-test-base:latest"
@@ -39,46 +38,32 @@ def connect() -> docker.DockerClient:
 
 
 def base_image(client: docker.DockerClient) -> str:
-    try:
-        client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w"):
-            pass
-        client.api.import_image_from_data(
-            buffer.getvalue(), repository=BASE_IMAGE.split(":")[0], tag="latest"
-        )
-    return BASE_IMAGE
+    return import_empty_image(client, BASE_IMAGE)
 
 
 def host_mounts(scratch: Path) -> dict[str, dict[str, str]]:
     """Read-only: the interpreter and libraries, this checkout (with .venv). Read-write: scratch."""
-    paths = {"/usr", "/lib", "/lib64", "/bin", "/etc/ssl", sys.base_prefix, str(ROOT)}
-    mounts = {p: {"bind": p, "mode": "ro"} for p in paths if Path(p).exists()}
-    mounts[str(scratch)] = {"bind": str(scratch), "mode": "rw"}
-    return mounts
+    return hostimage.host_mounts(scratch, str(ROOT))
 
 
 def run_python(client: docker.DockerClient, name: str, args: list[str], scratch: Path, **options: Any) -> Any:
     """Start `python args...` in a container named `name` (replacing any leftover of that name)."""
     remove(client, name)
-    return client.containers.run(
+    mounts = host_mounts(scratch)
+    return run_host_python(
+        client,
         base_image(client),
-        [str(ROOT / ".venv" / "bin" / "python"), *args],
-        name=name,
-        detach=True,
-        network_mode="host",
-        volumes=host_mounts(scratch),
+        name,
+        args,
         labels={LABEL: "1"},
-        working_dir=str(ROOT),
-        environment={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
+        workdir=str(ROOT),
+        mounts=mounts,
         **options,
     )
 
 
 def remove(client: docker.DockerClient, name: str) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        client.containers.get(name).remove(force=True)
+    remove_container(client, name)
 
 
 def remove_all(client: docker.DockerClient) -> None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import os
-import sys
-import tarfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,12 +18,11 @@ import docker
 import docker.errors
 import requests.exceptions
 
-import watchdog
 from watchdog.demo.emulators import SERVICES, EmulatorSet
+from watchdog.demo.hostimage import host_mounts, import_empty_image, run_host_python
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 LABEL = "evo-watchdog-demo"
-SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/etc/ssl")
 _DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
@@ -42,19 +38,6 @@ def reachable_engine(url: str = DEFAULT_DOCKER_URL) -> docker.DockerClient | Non
         client.close()
         return None
     return client
-
-
-def package_root() -> str:
-    """The directory holding the `watchdog` package (the checkout, or site-packages)."""
-    return str(Path(watchdog.__file__).resolve().parent.parent)
-
-
-def host_mounts(scratch: Path) -> dict[str, dict[str, str]]:
-    """Read-only: the interpreter, its libraries and this package. Read-write: the demo's scratch dir."""
-    paths = {*SYSTEM_DIRS, sys.prefix, sys.base_prefix, sys.exec_prefix, package_root()}
-    mounts = {p: {"bind": p, "mode": "ro"} for p in sorted(paths) if Path(p).exists()}
-    mounts[str(scratch)] = {"bind": str(scratch), "mode": "rw"}
-    return mounts
 
 
 class ContainerEmulators(EmulatorSet):
@@ -99,22 +82,16 @@ class ContainerEmulators(EmulatorSet):
         return state
 
     def start(self) -> None:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w"):
-            pass
-        repository, tag = self.image.split(":")
-        self.client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
+        import_empty_image(self.client, self.image)
         for service in SERVICES:
-            self.client.containers.run(
+            run_host_python(
+                self.client,
                 self.image,
-                self.command(service),
-                name=self.names[service],
-                detach=True,
-                network_mode="host",
-                volumes=host_mounts(self.workdir),
+                self.names[service],
+                self.command(service)[1:],  # without the interpreter: the container runs this one
                 labels={LABEL: "1"},
-                working_dir=str(self.workdir),
-                environment={"PYTHONUNBUFFERED": "1", "PYTHONPATH": package_root()},
+                workdir=str(self.workdir),
+                mounts=host_mounts(self.workdir),
                 user=f"{os.getuid()}:{os.getgid()}",
             )
             self.wait_up(service)
