@@ -9,6 +9,7 @@ reported as states; nothing escapes the thread.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -62,9 +63,15 @@ class LogLine:
 def parse_docker_timestamp(stamp: str) -> int:
     """RFC 3339 with up to 9 fractional digits (Docker trims trailing zeros) -> epoch nanoseconds."""
     main, _, rest = stamp.rstrip("Z").partition(".")
-    seconds = int(datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
+    seconds = _epoch_seconds(main)
     fraction = (rest or "0")[:9].ljust(9, "0")
     return seconds * 1_000_000_000 + int(fraction)
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch_seconds(main: str) -> int:
+    """Cached: every line within one second carries the same prefix, and strptime is slow."""
+    return int(datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
 
 
 class LineSplitter:
