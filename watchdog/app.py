@@ -80,6 +80,8 @@ class Watchdog:
 
     def _repaired(self, action: PlannedAction) -> None:
         """A verified repair closes the stalled waits it covered (a contact, an instance, everything)."""
+        watched = self.watched_instances()
+        self.suite.evolution.cadence.refresh([action.instance] if action.instance else watched)
         if action.kind == RESET_SESSION:
             self.conversations.repaired(instance=action.instance, remote_jid=action.subject)
         elif action.kind == RESTART_INSTANCE:
@@ -120,6 +122,11 @@ class Watchdog:
         self.refresh_findings()
 
     async def probe_cycle(self) -> list[Finding]:
+        cadence = self.suite.evolution.cadence
+        # an instance with a finding gets its sessions and webhook probed every cycle, not every Nth
+        cadence.refresh(
+            f.target.partition(":")[2] for f in self.board.findings if f.target.startswith("evolution:")
+        )
         results = await self.suite.run_cycle()
         for result in results:
             if result.target == "evolution" and result.probe == "instances" and "watched" in result.data:
@@ -129,7 +136,7 @@ class Watchdog:
         self._probe_findings = assess(
             results, now=self.clock.time(), stall_seconds=self.settings.stall_seconds
         )
-        self.metrics.observe_probes(results)
+        self.metrics.observe_probes(r for r in results if not cadence.carried(r))
         self.board.record_cycle(results, mono=self.clock.monotonic(), wall=self.clock.time())
         self.metrics.last_cycle.set(self.clock.time())
         return self.refresh_findings()

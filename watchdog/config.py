@@ -289,6 +289,15 @@ SETTINGS: tuple[Spec, ...] = (
         "Most probe requests in flight at once.",
     ),
     Spec(
+        "WATCHDOG_SLOW_PROBE_EVERY",
+        "slow_probe_every",
+        "4",
+        _count(1, 1000),
+        "Probe each instance's Dify bot sessions and webhook every Nth cycle, staggered across instances "
+        "(connectionState runs every cycle; an instance with a finding is probed in full every cycle); "
+        "1 = every cycle.",
+    ),
+    Spec(
         "WATCHDOG_CANARY_INTERVAL_SECONDS",
         "canary_interval_seconds",
         "0",
@@ -495,6 +504,7 @@ class Settings:
     probe_interval_seconds: float
     probe_timeout_seconds: float
     probe_concurrency: int
+    slow_probe_every: int
     canary_interval_seconds: float
     max_pending: int
     track_groups: bool

@@ -20,6 +20,7 @@ from tests.integration.stack import DIFY_KEY, EVOLUTION_KEY, Stack, running_stac
 from watchdog.app import Daemon, Watchdog
 from watchdog.clock import SystemClock
 from watchdog.probes.suite import http_client
+from watchdog.sim.runner import EvolutionOptions
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +143,35 @@ async def test_daemon_runs_the_canary_on_its_own_schedule() -> None:
     assert "without message_end" in failed.summary
     labels = {"target": "dify", "probe": "canary"}
     assert watchdog.registry.get_sample_value("watchdog_probe_success", labels) == 1
+
+
+async def test_slow_probes_run_every_nth_cycle_and_at_once_on_an_instance_with_a_finding() -> None:
+    with running_stack(EvolutionOptions(instances=("loja", "suporte"))) as stack:
+        settings = stack.settings(WATCHDOG_SLOW_PROBE_EVERY="10")
+        registry = CollectorRegistry()
+        async with http_client(settings) as http:
+            watchdog = Watchdog(settings, clock=SystemClock(), registry=registry, http=http)
+            cadence = watchdog.suite.evolution.cadence
+
+            def fresh_sessions() -> set[str]:
+                rows = watchdog.board.results
+                return {r.target for r in rows if r.probe == "sessions" and not cadence.carried(r)}
+
+            def observed(instance: str) -> float | None:
+                labels = {"target": f"evolution:{instance}", "probe": "sessions"}
+                return registry.get_sample_value("watchdog_probe_duration_seconds_count", labels)
+
+            await watchdog.probe_cycle()
+            assert fresh_sessions() == {"evolution:loja", "evolution:suporte"}  # all new: all probed
+            stack.fault("evolution", "socket_closed", instance="loja")
+            await watchdog.probe_cycle()
+            assert fresh_sessions() == {"evolution:suporte"}  # its turn; loja's results carried over
+            assert {r.target for r in watchdog.board.results if r.probe == "sessions"} == {
+                "evolution:loja",
+                "evolution:suporte",
+            }
+            assert observed("loja") == 1  # a carried result is not counted again
+            assert any(f.kind == "instance_disconnected" for f in watchdog.board.findings)
+            await watchdog.probe_cycle()
+            assert fresh_sessions() == {"evolution:loja"}  # a finding on it: probed in full at once
+            assert observed("loja") == 2 and observed("suporte") == 2

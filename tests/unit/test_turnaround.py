@@ -136,3 +136,24 @@ def test_a_repair_closes_only_the_stalled_waits_it_covered(clock: FakeClock) -> 
     assert t.drop_stalled("loja") == 0  # the other loja wait is not stalled
     assert t.drop_stalled(None) == 1 and t.stalled_count == 0 and t.abandoned == 2
     assert [p.remote_jid for p in t.pending()] == ["5511900000009@s.whatsapp.net"]
+
+
+def test_counts_per_instance_and_the_oldest_turn_goes_first_even_when_stalled(clock: FakeClock) -> None:
+    t = tracker(clock, max_pending=3)
+    t.inbound("loja", ANA, "m1", TEXT)
+    clock.advance(30)
+    assert len(t.due_stalls()) == 1
+    t.inbound("suporte", BIA, "m2", MEDIA)
+    t.inbound("suporte", ANA, "m3", TEXT)
+    t.inbound("suporte", ANA, "m4", TEXT)  # a burst: still one turn
+    assert t.counts() == ({"loja": 1, "suporte": 2}, {"loja": 1})
+    assert [(p.instance, p.stalled, p.messages) for p in t.pending()] == [
+        ("loja", True, 1),
+        ("suporte", False, 1),
+        ("suporte", False, 2),
+    ]
+    t.inbound("loja", BIA, "m5", TEXT)  # full: the stalled loja wait, the oldest, is evicted
+    assert t.evicted == 1 and t.stalled_count == 0 and t.stalled() == []
+    assert t.counts() == ({"suporte": 2, "loja": 1}, {})
+    turn = t.reply("suporte", BIA, "r1", replied_by=BOT)
+    assert turn is not None and (turn.kind, turn.messages, turn.was_stalled) == (MEDIA, 1, False)

@@ -27,6 +27,7 @@ class JsonClient:
         self.target = target
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._timeout = httpx.Timeout(timeout)
 
     async def request(
         self,
@@ -38,15 +39,16 @@ class JsonClient:
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        url = self.base_url + path
+        # Only what the call needs: empty params/headers still cost a URL rebuild and a header merge,
+        # and this runs thousands of times per probe cycle.
         try:
             response = await self.http.request(
                 method,
-                url,
-                headers=dict(headers or {}),
+                self.base_url + path,
+                headers=headers or None,
                 json=json_body,
-                params=dict(params or {}),
-                timeout=self.timeout if timeout is None else timeout,
+                params=params or None,
+                timeout=self._timeout if timeout is None else timeout,
             )
         except httpx.TimeoutException:
             raise UpstreamTimeout(self.target, f"{method} {path} timed out") from None
@@ -63,7 +65,7 @@ class JsonClient:
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.request(method, path, **kwargs)
         try:
-            return response.json()
+            return json.loads(response.content)  # bytes straight in: no text decoding pass first
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise UpstreamProtocolError(self.target, f"{method} {path}: answer is not JSON") from None
 

@@ -13,6 +13,7 @@ from watchdog.clients.evolution import BotSession, EvolutionClient
 from watchdog.errors import UpstreamError, UpstreamProtocolError
 from watchdog.model import ProbeResult, contact_id, instance_target
 from watchdog.probes.base import SUBJECTS, Observation, ProbeRunner
+from watchdog.probes.cadence import SlowCadence
 from watchdog.probes.webhook import webhook_probe
 
 SESSIONS_DEADLINE_FACTOR = 4
@@ -28,6 +29,7 @@ class EvolutionProbes:
         dify: DifyClient | None = None,
         dify_api_key: str = "",
         webhook_url: str = "",
+        slow_every: int = 1,
     ) -> None:
         self.client = client
         self.runner = runner
@@ -35,6 +37,7 @@ class EvolutionProbes:
         self.dify = dify
         self._dify_key = dify_api_key
         self.webhook_url = webhook_url
+        self.cadence = SlowCadence(slow_every)
 
     async def version(self) -> ProbeResult:
         async def call() -> Observation:
@@ -114,12 +117,14 @@ class EvolutionProbes:
         if "watched" not in listing.data:
             return results
         watched = [name for name in listing.data["watched"] if name not in listing.data["missing"]]
+        due = self.cadence.due(watched)
         per_instance = await asyncio.gather(
             *(self.connection_state(name) for name in watched),
-            *(self.sessions(name) for name in watched),
-            *(webhook_probe(self.client, self.runner, name, self.webhook_url) for name in watched),
+            *(self.sessions(name) for name in due),
+            *(webhook_probe(self.client, self.runner, name, self.webhook_url) for name in due),
         )
-        return results + list(per_instance)
+        fresh = list(per_instance)
+        return results + fresh + self.cadence.carry(watched, fresh[len(watched) :])
 
     def _can_verify(self, bot_key: str) -> bool:
         """Only the Dify app whose key we hold can tell whether a conversation still exists."""

@@ -9,6 +9,7 @@ import httpx
 
 from watchdog.clients.dify import dify_client_for
 from watchdog.clients.evolution import evolution_client_for
+from watchdog.clients.transport import SlotTransport
 from watchdog.clock import Clock
 from watchdog.config import Settings
 from watchdog.model import ProbeResult
@@ -19,11 +20,9 @@ from watchdog.probes.evolution import EvolutionProbes
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
-    """One pooled client for every probe; the pool bounds open connections."""
+    """One client for every probe; its WATCHDOG_PROBE_CONCURRENCY keep-alive slots bound open connections."""
     return httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=settings.probe_concurrency, max_keepalive_connections=settings.probe_concurrency
-        ),
+        transport=SlotTransport(settings.probe_concurrency),
         timeout=settings.probe_timeout_seconds,
         follow_redirects=False,
         trust_env=False,
@@ -43,6 +42,7 @@ class ProbeSuite:
             dify=dify_client,
             dify_api_key=settings.dify_api_key,
             webhook_url=settings.webhook_url,
+            slow_every=settings.slow_probe_every,
         )
         self.dify = DifyProbes(dify_client, runner) if dify_client is not None else None
         self.canary = (

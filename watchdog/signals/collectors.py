@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -26,8 +25,7 @@ class TurnaroundCollector(Collector):
             "Conversations waiting longer than WATCHDOG_STALL_SECONDS right now.",
             labels=["instance"],
         )
-        waiting = Counter(t.instance for t in self.tracker.pending())
-        stuck = Counter(t.instance for t in self.tracker.stalled())
+        waiting, stuck = self.tracker.counts()  # no per-turn objects: the table may hold 100,000
         for instance in sorted(waiting):
             pending.add_metric([instance], waiting[instance])
             stalled.add_metric([instance], stuck.get(instance, 0))

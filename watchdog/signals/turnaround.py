@@ -3,11 +3,18 @@
 Pure: every call takes the time from the injected clock; no timers here. The caller asks
 `next_deadline()` and arms one timer, then collects `due_stalls()` when it fires, so a stall is
 raised at the moment it happens, not at the next probe tick.
+
+The table holds up to WATCHDOG_MAX_PENDING (100,000) turns, so an entry is small: one string key
+("instance NUL remoteJid") mapping to the float time of the first message, in one of two ordered
+tables (waiting, then stalled: both in arrival order, and every stalled turn is older than every
+waiting one, so the oldest turn is always at a front). The rare extras (a burst of several messages,
+media) live in side tables; `PendingTurn` objects are built only when someone reads the table.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from watchdog.clock import Clock
@@ -15,10 +22,13 @@ from watchdog.model import contact_id
 
 TEXT, MEDIA = "text", "media"
 BOT, HUMAN = "bot", "human"
+SEP = "\x00"  # between instance and remoteJid in a key; never in an instance name
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingTurn:
+    """A view of one waiting turn, built on demand (the table itself stores no objects)."""
+
     instance: str
     remote_jid: str
     kind: str
@@ -88,94 +98,123 @@ class TurnaroundTracker:
         self.threshold = threshold_seconds
         self.stall_seconds = stall_seconds
         self.max_pending = max_pending
-        self._pending: OrderedDict[tuple[str, str], PendingTurn] = OrderedDict()
-        # Turns not yet reported as stalled, oldest first (insertion order is time order).
-        self._unflagged: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # key -> monotonic time of the first unanswered message; not yet reported as stalled ...
+        self._waiting: OrderedDict[str, float] = OrderedDict()
+        # ... and reported as stalled; both in arrival order, all of these older than all waiting ones
+        self._stalled: OrderedDict[str, float] = OrderedDict()
+        self._messages: dict[str, int] = {}  # only bursts: keys with more than one message
+        self._media: set[str] = set()  # only keys whose burst has media
         self._ids = RecentIds(remembered_ids)
         self.evicted = 0
         self.duplicates = 0
-        self.stalled_count = 0  # kept as turns change, so the webhook hot path never scans the table
         self.abandoned = 0  # stalled waits closed by a repair rather than by a reply
+
+    @property
+    def stalled_count(self) -> int:
+        return len(self._stalled)
 
     def inbound(self, instance: str, remote_jid: str, message_id: str, kind: str) -> None:
         """A customer wrote. A burst before the reply is one turn, timed from its first message."""
         if self._ids.seen(message_id):
             self.duplicates += 1
             return
-        key = (instance, remote_jid)
-        turn = self._pending.get(key)
-        if turn is not None:
-            turn.messages += 1
+        if SEP in instance:
+            return  # not an Evolution instance name; it could not be told apart in a key
+        key = instance + SEP + remote_jid
+        if key in self._waiting or key in self._stalled:
+            self._messages[key] = self._messages.get(key, 1) + 1
             if kind == MEDIA:
-                turn.kind = MEDIA
+                self._media.add(key)
             return
-        if len(self._pending) >= self.max_pending:
-            oldest, dropped = self._pending.popitem(last=False)
-            self._unflagged.pop(oldest, None)
-            self.stalled_count -= dropped.stalled
+        if len(self._waiting) + len(self._stalled) >= self.max_pending:
+            oldest, _ = (self._stalled or self._waiting).popitem(last=False)
+            self._forget(oldest)
             self.evicted += 1
-        self._pending[key] = PendingTurn(instance, remote_jid, kind, self.clock.monotonic())
-        self._unflagged[key] = None
+        self._waiting[key] = self.clock.monotonic()
+        if kind == MEDIA:
+            self._media.add(key)
 
     def reply(self, instance: str, remote_jid: str, message_id: str, *, replied_by: str) -> Turn | None:
         """The bot (or a human on the phone) answered; returns the finished turn, if one was waiting."""
         if self._ids.seen(message_id):
             self.duplicates += 1
             return None
-        turn = self._pending.pop((instance, remote_jid), None)
-        self._unflagged.pop((instance, remote_jid), None)
-        if turn is None:
+        key = instance + SEP + remote_jid
+        was_stalled = key in self._stalled
+        first_at = (self._stalled if was_stalled else self._waiting).pop(key, None)
+        if first_at is None:
             return None
-        self.stalled_count -= turn.stalled
-        seconds = max(0.0, self.clock.monotonic() - turn.first_at)
+        kind, messages = self._forget(key)
+        seconds = max(0.0, self.clock.monotonic() - first_at)
         return Turn(
             instance=instance,
-            contact=turn.contact,
-            kind=turn.kind,
+            contact=contact_id(remote_jid),
+            kind=kind,
             seconds=seconds,
             replied_by=replied_by,
-            messages=turn.messages,
+            messages=messages,
             breach=replied_by == BOT and seconds > self.threshold,
-            was_stalled=turn.stalled,
+            was_stalled=was_stalled,
         )
 
     def due_stalls(self) -> list[Stall]:
         """Turns that just passed the stall limit; each is reported once."""
         now = self.clock.monotonic()
         due = []
-        while self._unflagged:
-            key = next(iter(self._unflagged))
-            turn = self._pending[key]
-            waited = now - turn.first_at
+        while self._waiting:
+            key, first_at = next(iter(self._waiting.items()))
+            waited = now - first_at
             if waited < self.stall_seconds:
                 break
-            del self._unflagged[key]
-            turn.stalled = True
-            self.stalled_count += 1
+            del self._waiting[key]
+            self._stalled[key] = first_at
+            turn = self._view(key, first_at, stalled=True)
             due.append(Stall(turn.instance, turn.contact, turn.remote_jid, turn.kind, waited, turn.messages))
         return due
 
     def next_deadline(self) -> float | None:
         """Monotonic time when the next unreported stall falls due, or None."""
-        if not self._unflagged:
+        if not self._waiting:
             return None
-        return self._pending[next(iter(self._unflagged))].first_at + self.stall_seconds
+        return next(iter(self._waiting.values())) + self.stall_seconds
 
     def drop_stalled(self, instance: str | None = None, remote_jid: str | None = None) -> int:
         """A repair answered for these waits (the turns it could not save end here); returns how many."""
-        keys = [
-            key
-            for key, turn in self._pending.items()
-            if turn.stalled and instance in (None, key[0]) and remote_jid in (None, key[1])
-        ]
+        keys = [key for key in self._stalled if _matches(key, instance, remote_jid)]
         for key in keys:
-            del self._pending[key]
-        self.stalled_count -= len(keys)
+            del self._stalled[key]
+            self._forget(key)
         self.abandoned += len(keys)
         return len(keys)
 
     def pending(self) -> list[PendingTurn]:
-        return list(self._pending.values())
+        """Every waiting turn, oldest first."""
+        return [*self._views(self._stalled, stalled=True), *self._views(self._waiting, stalled=False)]
 
     def stalled(self) -> list[PendingTurn]:
-        return [t for t in self._pending.values() if t.stalled]
+        return list(self._views(self._stalled, stalled=True))
+
+    def counts(self) -> tuple[Counter[str], Counter[str]]:
+        """Pending and stalled turns per instance, without building a view of each."""
+        stalled = Counter(key.partition(SEP)[0] for key in self._stalled)
+        pending = Counter(key.partition(SEP)[0] for key in self._waiting) + stalled
+        return pending, stalled
+
+    def _forget(self, key: str) -> tuple[str, int]:
+        """Drop a turn's extras; returns its (kind, messages)."""
+        kind = MEDIA if key in self._media else TEXT
+        self._media.discard(key)
+        return kind, self._messages.pop(key, 1)
+
+    def _views(self, table: OrderedDict[str, float], *, stalled: bool) -> Iterator[PendingTurn]:
+        return (self._view(key, first_at, stalled=stalled) for key, first_at in table.items())
+
+    def _view(self, key: str, first_at: float, *, stalled: bool) -> PendingTurn:
+        instance, _, remote_jid = key.partition(SEP)
+        kind = MEDIA if key in self._media else TEXT
+        return PendingTurn(instance, remote_jid, kind, first_at, self._messages.get(key, 1), stalled)
+
+
+def _matches(key: str, instance: str | None, remote_jid: str | None) -> bool:
+    owner, _, jid = key.partition(SEP)
+    return instance in (None, owner) and remote_jid in (None, jid)
