@@ -195,9 +195,12 @@ class Watchdog:
         self.metrics.observe_probes([self._canary])
 
     async def guarded(self, job: str, step: Callable[[], Awaitable[object]]) -> None:
-        """A failing job is logged and counted; it never stops the daemon."""
+        """A failing job is logged and counted; it never stops the daemon. A job cut off by shutdown
+        (the scheduler cancels what is running) ends quietly: that is not a failure."""
         try:
             await step()
+        except asyncio.CancelledError:
+            logger.debug("job {} cancelled by shutdown", job)
         except Exception as exc:
             self.metrics.job_failures.labels(job=job).inc()
             logger.opt(exception=exc).error("job {} failed: {}", job, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -89,6 +90,34 @@ async def test_a_failing_job_is_counted_and_the_daemon_keeps_going() -> None:
             await _until(lambda: watchdog.board.cycles >= 1)
     value = watchdog.registry.get_sample_value("watchdog_job_failures_total", {"job": "probes"})
     assert value == 1 and calls >= 2
+
+
+async def test_a_job_cut_off_by_shutdown_is_neither_a_failure_nor_an_error_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import io
+
+    from loguru import logger
+
+    errors = io.StringIO()
+    sink = logger.add(errors, level="ERROR")
+    try:
+        with running_stack() as stack:
+            async with serving(stack) as (watchdog, _daemon):
+                started = asyncio.Event()
+
+                async def endless(*, canary: bool = False):  # type: ignore[no-untyped-def]
+                    started.set()
+                    await asyncio.Event().wait()
+
+                watchdog.suite.run_cycle = endless  # type: ignore[method-assign]
+                await asyncio.wait_for(started.wait(), 30)
+            await asyncio.sleep(0.2)  # the cancelled job runs to its end
+    finally:
+        logger.remove(sink)
+    assert watchdog.registry.get_sample_value("watchdog_job_failures_total", {"job": "probes"}) is None
+    assert errors.getvalue() == ""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # APScheduler's
 
 
 async def test_healthz_turns_503_when_cycles_stop() -> None:
