@@ -41,7 +41,7 @@ class Report:
             "python": platform.python_version(),
             "kernel": platform.release(),
             "load_average_1_5_15": [round(x, 2) for x in load],
-            "shared": "2-core machine shared with 7 other engineers at the time: figures are pessimistic",
+            "shared": "a noisy shared machine: compare figures within one run (ratios), not across runs",
         }
 
     def as_dict(self) -> dict[str, Any]:
