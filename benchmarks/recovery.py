@@ -21,7 +21,7 @@ from benchmarks.report import Figure, Report
 from watchdog.app import Daemon, Watchdog
 from watchdog.clock import SystemClock
 from watchdog.config import Settings
-from watchdog.demo.emulators import DIFY_KEY, EVOLUTION_KEY, INSTANCES, ProcessEmulators
+from watchdog.demo.emulators import INSTANCES, ProcessEmulators
 from watchdog.demo.phases import FORGOTTEN, WEDGED, Controls
 from watchdog.demo.phases import _forgetful_dify as _forget  # the demo's multi-step injections
 from watchdog.demo.phases import _image_wedge as _wedge
@@ -81,10 +81,7 @@ CASES = _cases()
 def settings_for(emulators: ProcessEmulators, journal: Path) -> Settings:
     return Settings.from_env(
         {
-            "EVOLUTION_URL": emulators.evolution_url,
-            "EVOLUTION_API_KEY": EVOLUTION_KEY,
-            "DIFY_URL": emulators.dify_url + "/v1",
-            "DIFY_API_KEY": DIFY_KEY,
+            **emulators.connection_env(),
             "WATCHDOG_PROBE_INTERVAL_SECONDS": f"{PROBE_INTERVAL:g}",
             "WATCHDOG_PROBE_TIMEOUT_SECONDS": "0.5",
             "WATCHDOG_CANARY_INTERVAL_SECONDS": "2",

@@ -24,7 +24,7 @@ from watchdog.clock import SystemClock
 from watchdog.config import Settings
 from watchdog.demo.backend import choose_backend, no_interrupts, terminate_as_interrupt
 from watchdog.demo.containers import DEFAULT_DOCKER_URL
-from watchdog.demo.emulators import DIFY_KEY, EVOLUTION_KEY, EmulatorSet
+from watchdog.demo.emulators import EmulatorSet
 from watchdog.demo.phases import FAST, NORMAL, Controls, Pace, Phase
 from watchdog.demo.report import (
     Outcome,
@@ -77,10 +77,7 @@ def run_demo(
 def _settings(emulators: EmulatorSet, workdir: Path, pace: Pace) -> Settings:
     return Settings.from_env(
         {
-            "EVOLUTION_URL": emulators.evolution_url,
-            "EVOLUTION_API_KEY": EVOLUTION_KEY,
-            "DIFY_URL": emulators.dify_url + "/v1",
-            "DIFY_API_KEY": DIFY_KEY,
+            **emulators.connection_env(),
             "WATCHDOG_PROBE_INTERVAL_SECONDS": f"{pace.probe_interval:g}",
             "WATCHDOG_PROBE_TIMEOUT_SECONDS": "0.5",
             "WATCHDOG_TURNAROUND_THRESHOLD_SECONDS": "1",

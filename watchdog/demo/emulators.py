@@ -52,6 +52,15 @@ class EmulatorSet(ABC):
             "--media-ratio", "0.2", "--state-file", str(self.workdir / "evolution-db.json"),
         ]  # fmt: skip
 
+    def connection_env(self) -> dict[str, str]:
+        """Settings that point a watchdog at these emulators (URLs and keys)."""
+        return {
+            "EVOLUTION_URL": self.evolution_url,
+            "EVOLUTION_API_KEY": EVOLUTION_KEY,
+            "DIFY_URL": self.dify_url + "/v1",
+            "DIFY_API_KEY": DIFY_KEY,
+        }
+
     @abstractmethod
     def watchdog_env(self) -> dict[str, str]:
         """Settings that tell the watchdog how to restart these emulators (its L3)."""
