@@ -199,8 +199,8 @@ def test_watchdog_executor_and_log_follower_work_through_the_proxy(
     try:
         wait_until(lambda: count() >= 5, "lines followed through the proxy")
         assert FOLLOWING in states
-        executor = DockerExecutor(
-            lambda: docker_client(proxy),
+        executor = DockerExecutor.at(
+            proxy,
             SystemClock(),
             stop_timeout=2,
             ready_deadline=DEADLINE,

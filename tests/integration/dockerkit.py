@@ -71,6 +71,12 @@ def remove_all(client: docker.DockerClient) -> None:
         container.remove(force=True)
 
 
+def require_own_daemon() -> None:
+    """Tests that stop and start the engine need the one scripts/start-dockerd.sh started."""
+    if not Path("/var/run/docker.pid").exists():
+        pytest.fail("the Docker engine was not started by scripts/start-dockerd.sh (no /var/run/docker.pid)")
+
+
 def stop_daemon(timeout: float = 30.0) -> None:
     """Stop the engine that scripts/start-dockerd.sh started (its pid is in /var/run/docker.pid)."""
     import signal

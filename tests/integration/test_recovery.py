@@ -262,13 +262,12 @@ async def test_docker_executor_restarts_a_stopped_container_and_reports_a_missin
 ) -> None:
     from watchdog.clock import SystemClock
     from watchdog.recovery.executors import DockerExecutor
-    from watchdog.signals.logwatch import docker_client
 
     name = "evo-watchdog-test-restartable"
     dockerkit.run_python(docker_engine, name, ["-c", "import time; time.sleep(600)"], tmp_path)
     docker_engine.containers.get(name).stop(timeout=1)
-    executor = DockerExecutor(
-        lambda: docker_client(dockerkit.DOCKER_URL),
+    executor = DockerExecutor.at(
+        dockerkit.DOCKER_URL,
         SystemClock(),
         stop_timeout=1,
         ready_deadline=20,

@@ -36,7 +36,6 @@ from watchdog.recovery.planner import (
     RecoveryPlanner,
 )
 from watchdog.recovery.problems import Problem, problems_from
-from watchdog.signals.logwatch import docker_client
 
 SKIPPED = "skipped"  # planned, but the leader lease was lost before it ran
 
@@ -318,8 +317,8 @@ def build_engine(
 
     url = settings.docker_url
     docker = (
-        DockerExecutor(
-            lambda: docker_client(url),
+        DockerExecutor.at(
+            url,
             clock,
             stop_timeout=10,
             ready_deadline=settings.restart_timeout_seconds,
