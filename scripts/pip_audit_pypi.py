@@ -5,9 +5,11 @@ PyPI's JSON API (`/pypi/NAME/json`) lists the advisories of a project's *latest*
 the same PyPA/OSV database pip-audit reads. This serves OSV's `/v1/query` on loopback from that data
 and runs pip-audit with `--osv-url` pointing at it, so the collection, matching, `--ignore-vuln`,
 output and exit code are pip-audit's own. The bridge knows nothing about older releases, so it refuses
-them (HTTP 409 and one line on stderr): an audit it cannot do fails, it never passes silently.
+them (HTTP 409 and one line on stderr): an audit it cannot do fails, it never passes silently, unless
+the package is named with --held-back (kept below its latest release on purpose), which is reported as
+NOT AUDITED on every run.
 
-    pip_audit_pypi.py [--pypi-url URL] PIP_AUDIT_ARGS...
+    pip_audit_pypi.py [--pypi-url URL] [--held-back NAME]... PIP_AUDIT_ARGS...
 """
 
 from __future__ import annotations
@@ -66,8 +68,15 @@ def osv_vuln(name: str, advisory: dict[str, Any]) -> dict[str, Any]:
 class PyPIAdvisories:
     """Answers OSV queries from PyPI's project JSON, for the latest release only."""
 
-    def __init__(self, pypi_url: str, fetch: Callable[[str], dict[str, Any] | None] | None = None) -> None:
+    def __init__(
+        self,
+        pypi_url: str,
+        *,
+        held_back: frozenset[str] = frozenset(),
+        fetch: Callable[[str], dict[str, Any] | None] | None = None,
+    ) -> None:
         self.pypi_url = pypi_url.rstrip("/")
+        self.held_back = frozenset(canonicalize_name(name) for name in held_back)
         self.fetch = fetch or fetch_json
 
     def query(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +98,13 @@ class PyPIAdvisories:
             is_latest = Version(raw_version) == Version(latest)
         except InvalidVersion:
             is_latest = raw_version == latest
+        if not is_latest and name in self.held_back:
+            print(
+                f"pip-audit-pypi: NOT AUDITED: {name} {raw_version} (latest {latest}), held back on purpose",
+                file=sys.stderr,
+                flush=True,
+            )
+            return {}
         if not is_latest:
             raise Refusal(
                 409,
@@ -149,8 +165,15 @@ def serve(advisories: PyPIAdvisories) -> ThreadingHTTPServer:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("--pypi-url", default="https://pypi.org", help="where /pypi/NAME/json is served")
+    parser.add_argument(
+        "--held-back",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a package kept below its latest release on purpose: reported as not audited, not failed",
+    )
     options, pip_audit_args = parser.parse_known_args(argv)
-    server = serve(PyPIAdvisories(options.pypi_url))
+    server = serve(PyPIAdvisories(options.pypi_url, held_back=frozenset(options.held_back)))
     try:
         osv_url = f"http://127.0.0.1:{server.server_address[1]}/v1/query"
         command = [sys.executable, "-m", "pip_audit", *pip_audit_args, "--vulnerability-service", "osv"]

@@ -121,3 +121,9 @@ def test_a_package_pypi_does_not_know_has_no_advisories_as_with_osv(pypi_url: st
     code, report, stderr = audit(pypi_url, tmp_path, "in-house-pkg==0.1")
     assert code == 0 and report["dependencies"][0]["vulns"] == []
     assert "in-house-pkg is not on PyPI" in stderr
+
+
+def test_a_release_held_back_on_purpose_is_reported_as_not_audited(pypi_url: str, tmp_path: Path) -> None:
+    code, report, stderr = audit(pypi_url, tmp_path, "clean-pkg==1.5", extra=("--held-back", "Clean_Pkg"))
+    assert code == 0 and report["dependencies"][0]["vulns"] == []
+    assert "NOT AUDITED: clean-pkg 1.5 (latest 2.0), held back on purpose" in stderr
