@@ -22,7 +22,6 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -68,16 +67,9 @@ def osv_vuln(name: str, advisory: dict[str, Any]) -> dict[str, Any]:
 class PyPIAdvisories:
     """Answers OSV queries from PyPI's project JSON, for the latest release only."""
 
-    def __init__(
-        self,
-        pypi_url: str,
-        *,
-        held_back: frozenset[str] = frozenset(),
-        fetch: Callable[[str], dict[str, Any] | None] | None = None,
-    ) -> None:
+    def __init__(self, pypi_url: str, *, held_back: frozenset[str] = frozenset()) -> None:
         self.pypi_url = pypi_url.rstrip("/")
         self.held_back = frozenset(canonicalize_name(name) for name in held_back)
-        self.fetch = fetch or fetch_json
 
     def query(self, body: dict[str, Any]) -> dict[str, Any]:
         package = body.get("package") or {}
@@ -89,7 +81,7 @@ class PyPIAdvisories:
         ):
             raise Refusal(400, f"expected a PyPI package name and version, got {json.dumps(body)[:200]}")
         name = canonicalize_name(raw_name)
-        project = self.fetch(f"{self.pypi_url}/pypi/{urllib.parse.quote(name)}/json")
+        project = fetch_json(f"{self.pypi_url}/pypi/{urllib.parse.quote(name)}/json")
         if project is None:  # as OSV answers for a package it has no record of (this project itself)
             print(f"pip-audit-pypi: {name} is not on PyPI: no advisories", file=sys.stderr, flush=True)
             return {}
@@ -98,14 +90,15 @@ class PyPIAdvisories:
             is_latest = Version(raw_version) == Version(latest)
         except InvalidVersion:
             is_latest = raw_version == latest
-        if not is_latest and name in self.held_back:
-            print(
-                f"pip-audit-pypi: NOT AUDITED: {name} {raw_version} (latest {latest}), held back on purpose",
-                file=sys.stderr,
-                flush=True,
-            )
-            return {}
         if not is_latest:
+            if name in self.held_back:
+                print(
+                    f"pip-audit-pypi: NOT AUDITED: {name} {raw_version} (latest {latest}),"
+                    " held back on purpose",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return {}
             raise Refusal(
                 409,
                 f"cannot audit {name} {raw_version}: PyPI lists advisories only for its latest release"

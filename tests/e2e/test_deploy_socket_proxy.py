@@ -199,7 +199,7 @@ def test_watchdog_executor_and_log_follower_work_through_the_proxy(
     try:
         wait_until(lambda: count() >= 5, "lines followed through the proxy")
         assert FOLLOWING in states
-        executor = DockerExecutor.at(
+        executor = DockerExecutor(
             proxy,
             SystemClock(),
             stop_timeout=2,

@@ -266,7 +266,7 @@ async def test_docker_executor_restarts_a_stopped_container_and_reports_a_missin
     name = "evo-watchdog-test-restartable"
     dockerkit.run_python(docker_engine, name, ["-c", "import time; time.sleep(600)"], tmp_path)
     docker_engine.containers.get(name).stop(timeout=1)
-    executor = DockerExecutor.at(
+    executor = DockerExecutor(
         dockerkit.DOCKER_URL,
         SystemClock(),
         stop_timeout=1,

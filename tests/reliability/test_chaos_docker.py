@@ -24,7 +24,7 @@ def open_fds() -> int:
 
 
 def executor() -> DockerExecutor:
-    return DockerExecutor.at(
+    return DockerExecutor(
         dockerkit.DOCKER_URL,
         SystemClock(),
         stop_timeout=1,

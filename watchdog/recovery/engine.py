@@ -317,7 +317,7 @@ def build_engine(
 
     url = settings.docker_url
     docker = (
-        DockerExecutor.at(
+        DockerExecutor(
             url,
             clock,
             stop_timeout=10,

@@ -79,52 +79,31 @@ class EvolutionExecutor:
 
 
 class DockerExecutor:
-    """Restart containers by name through the Docker API, then verify they run and the service answers.
+    """Restart containers by name through the Docker API at `url` (unix:// or tcp://, a socket proxy
+    included), then verify they run and the service answers.
 
-    `engine_answers` is a connect-only check asked first: docker-py leaks a socket on every refused
-    connect, so an engine that is away is found out without going through the SDK."""
+    A connect-only check comes first: docker-py leaks a socket on every refused connect, so an engine
+    that is away is found out without going through the SDK."""
 
     def __init__(
         self,
-        client_factory: Callable[[], docker.DockerClient],
-        clock: Clock,
-        *,
-        engine_answers: Callable[[], bool],
-        stop_timeout: int,
-        ready_deadline: float,
-        ready_checks: Mapping[str, Callable[[], Awaitable[bool]]],
-    ) -> None:
-        self.client_factory = client_factory
-        self.clock = clock
-        self.engine_answers = engine_answers
-        self.stop_timeout = stop_timeout
-        self.ready_deadline = ready_deadline
-        self.ready_checks = ready_checks
-
-    @classmethod
-    def at(
-        cls,
         url: str,
         clock: Clock,
         *,
         stop_timeout: int,
         ready_deadline: float,
         ready_checks: Mapping[str, Callable[[], Awaitable[bool]]],
-    ) -> DockerExecutor:
-        """The executor for the engine at `url` (unix:// or tcp://, a socket proxy included)."""
-        return cls(
-            lambda: docker_client(url),
-            clock,
-            engine_answers=lambda: daemon_answers(url),
-            stop_timeout=stop_timeout,
-            ready_deadline=ready_deadline,
-            ready_checks=ready_checks,
-        )
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.stop_timeout = stop_timeout
+        self.ready_deadline = ready_deadline
+        self.ready_checks = ready_checks
 
     async def restart(self, service: str, containers: Sequence[str]) -> Outcome:
         if not containers:
             return Outcome.failed(f"no containers configured for {service}")
-        if not await asyncio.to_thread(self.engine_answers):
+        if not await asyncio.to_thread(daemon_answers, self.url):
             return Outcome.failed("Docker: the engine is not answering")
         try:
             ids = await asyncio.to_thread(self._restart_all, containers)
@@ -144,7 +123,7 @@ class DockerExecutor:
         )
 
     def _restart_all(self, names: Sequence[str]) -> list[str]:
-        client = self.client_factory()
+        client = docker_client(self.url)
         try:
             restarted = []
             for name in names:
@@ -156,9 +135,9 @@ class DockerExecutor:
             client.close()
 
     def _all_running(self, names: Sequence[str]) -> bool:
-        if not self.engine_answers():
+        if not daemon_answers(self.url):
             return False
-        client = self.client_factory()
+        client = docker_client(self.url)
         try:
             return all(client.containers.get(name).status == "running" for name in names)
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
