@@ -5,11 +5,12 @@
 #   prometheus, prometheus-alertmanager   promtool/amtool checks and the end-to-end alert test
 #   haproxy                         the least-privilege Docker socket proxy, tested for real
 #   chromium                        the status page, rendered headless
-#   redis-server                    the leader lease between two replicas
+#   redis-server                    the leader lease between two replicas; Dify's redis (scripts/upstreams.sh)
+#   postgresql                      the real Evolution API's and Dify's database (scripts/upstreams.sh)
 #   busybox-static                  a tiny local base image (no registry pulls)
 #   wrk                             the load generator of the webhook-ingest benchmark (make bench)
 set -euo pipefail
-PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static wrk)
+PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static wrk postgresql)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

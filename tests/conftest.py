@@ -80,3 +80,13 @@ def docker_engine() -> Iterator[Any]:
     yield client
     dockerkit.remove_all(client)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def real_upstreams() -> Iterator[Any]:
+    """The real Evolution API and Dify (tests/upstreams.py): staging URLs, or scripts/upstreams.sh."""
+    from tests.upstreams import start_real_upstreams, stop_real_upstreams
+
+    upstreams = start_real_upstreams()
+    yield upstreams
+    stop_real_upstreams(upstreams)
