@@ -236,7 +236,7 @@ SETTINGS: tuple[Spec, ...] = (
         "dify_api_key",
         "",
         _secret,
-        "A Dify app key (app-...) for the authenticated probe; empty probes only liveness.",
+        "A Dify app key (app-...) for the app probe and the canary; empty probes only liveness.",
         secret=True,
     ),
     Spec(
@@ -244,7 +244,8 @@ SETTINGS: tuple[Spec, ...] = (
         "dify_health_url",
         "",
         _optional_url,
-        "Optional Dify api liveness URL (http://api:5001/health); default is GET DIFY_URL/.",
+        "Optional Dify api /health URL (for example http://dify-api:5001/health) for liveness; "
+        "empty: liveness reads DIFY_URL/info.",
     ),
     Spec(
         "DIFY_CONTAINERS",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from watchdog.errortext import one_line
+
 
 class WatchdogError(Exception):
     """Base of every error the watchdog raises on purpose."""
@@ -12,11 +14,13 @@ class ConfigError(WatchdogError):
 
 
 class UpstreamError(WatchdogError):
-    """Talking to Evolution API, Dify or Docker failed."""
+    """Talking to Evolution API, Dify or Docker failed. The message is one bounded line without markup
+    (errortext.one_line): it ends up in findings, log lines and tables."""
 
     kind = "error"  # short stable name used in probe results and metrics
 
     def __init__(self, target: str, message: str) -> None:
+        message = one_line(message)
         super().__init__(f"{target}: {message}")
         self.target = target
         self.message = message
@@ -39,15 +43,24 @@ class UpstreamHTTPError(UpstreamError):
 
     kind = "http"
 
-    def __init__(self, target: str, status: int, message: str) -> None:
+    def __init__(self, target: str, status: int, message: str, *, code: str = "") -> None:
         super().__init__(target, f"HTTP {status}: {message}")
         self.status = status
+        self.code = code  # the error envelope's `code` (Dify: "not_found", "invalid_param", ...); "" if none
 
 
 class UpstreamAuthError(UpstreamHTTPError):
     """401/403: the configured key is wrong or lacks rights."""
 
     kind = "auth"
+
+
+class UpstreamMisconfigured(UpstreamHTTPError):
+    """The service answered, and the answer says the request cannot work as configured: a 404 page for
+    a URL that is not an API endpoint, or an app that refuses the request. Not an outage: no restart
+    fixes it."""
+
+    kind = "config"
 
 
 class UpstreamProtocolError(UpstreamError):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from watchdog.errortext import one_line
 from watchdog.model import Finding, ProbeResult, Severity
 
 EVOLUTION_DOWN = "evolution_down"
@@ -23,6 +24,10 @@ SESSION_CLOSED = "session_closed"
 DIFY_DOWN = "dify_down"
 DIFY_AUTH = "dify_auth"
 DIFY_CANARY_FAILED = "dify_canary_failed"
+# The service answered, but a URL setting points at no API endpoint (a 404 page) or the Dify app refuses
+# the request (missing inputs, another app mode): a configuration to fix, never a restart.
+DIFY_MISCONFIGURED = "dify_misconfigured"
+EVOLUTION_MISCONFIGURED = "evolution_misconfigured"
 WEBHOOK_MISCONFIGURED = "webhook_misconfigured"
 
 FINDING_KINDS = (
@@ -38,6 +43,8 @@ FINDING_KINDS = (
     DIFY_DOWN,
     DIFY_AUTH,
     DIFY_CANARY_FAILED,
+    DIFY_MISCONFIGURED,
+    EVOLUTION_MISCONFIGURED,
     WEBHOOK_MISCONFIGURED,
 )
 
@@ -45,15 +52,19 @@ FINDING_KINDS = (
 def assess(results: Sequence[ProbeResult], *, now: float, stall_seconds: float) -> list[Finding]:
     findings: list[Finding] = []
     service_failures: dict[str, list[ProbeResult]] = {"evolution": [], "dify": []}
+    refused: dict[str, list[ProbeResult]] = {"evolution": [], "dify": []}
+    misconfigured: dict[str, list[ProbeResult]] = {"evolution": [], "dify": []}
     for result in results:
+        if result.probe == "version":
+            continue  # Evolution's GET / waits on web.whatsapp.com: it never says Evolution is down
         if result.probe == "instances" and result.ok is False and "missing" in result.data:
             findings.extend(_missing_instances(result))
         elif result.probe == "connection_state" and _answered(result):
             findings.extend(_connection(result))
-        elif result.probe == "canary" and not result.ok and result.data.get("error") not in _TRANSPORT:
-            findings.append(
-                Finding(DIFY_CANARY_FAILED, "dify", Severity.CRITICAL, f"canary: {result.detail}")
-            )
+        elif not result.ok and result.data.get("error") == "config":
+            misconfigured[_service(result)].append(result)
+        elif result.probe == "canary" and not result.ok and result.data.get("error") not in _NOT_THE_APP:
+            findings.append(_canary_failed(result))
         elif result.probe == "webhook" and "problem" in result.data:
             if not result.ok:
                 findings.append(
@@ -62,19 +73,57 @@ def assess(results: Sequence[ProbeResult], *, now: float, stall_seconds: float) 
         elif result.probe == "sessions" and result.ok:
             findings.extend(_sessions(result, now=now, stall_seconds=stall_seconds))
         elif not result.ok and result.data.get("error") == "auth":
-            service = _service(result)
-            kind = EVOLUTION_AUTH if service == "evolution" else DIFY_AUTH
-            key = "EVOLUTION_API_KEY" if service == "evolution" else "DIFY_API_KEY"
-            findings.append(Finding(kind, service, Severity.CRITICAL, f"{key} was refused: {result.detail}"))
+            refused[_service(result)].append(result)
         elif not result.ok:
             service_failures[_service(result)].append(result)
-    for target, failed in service_failures.items():
-        if failed and not any(f.target == target and f.kind in (EVOLUTION_AUTH, DIFY_AUTH) for f in findings):
-            kind = EVOLUTION_DOWN if target == "evolution" else DIFY_DOWN
-            detail = "; ".join(f"{r.probe}: {r.detail}" for r in failed)
-            evidence = {"probes": [r.probe for r in failed], "errors": [r.data.get("error") for r in failed]}
-            findings.append(Finding(kind, target, Severity.CRITICAL, detail, evidence))
+    for target in ("evolution", "dify"):
+        findings.extend(
+            _service_findings(target, refused[target], misconfigured[target], service_failures[target])
+        )
     return findings
+
+
+def _service_findings(
+    target: str, refused: list[ProbeResult], misconfigured: list[ProbeResult], failed: list[ProbeResult]
+) -> list[Finding]:
+    """At most one finding of each kind per service. A refused key explains every other failure."""
+    evolution = target == "evolution"
+    found: list[Finding] = []
+    if refused:
+        kind, key = (EVOLUTION_AUTH, "EVOLUTION_API_KEY") if evolution else (DIFY_AUTH, "DIFY_API_KEY")
+        said = "; ".join(dict.fromkeys(r.detail for r in refused))
+        found.append(Finding(kind, target, Severity.CRITICAL, one_line(f"{key} was refused: {said}")))
+    if misconfigured:
+        kind = EVOLUTION_MISCONFIGURED if evolution else DIFY_MISCONFIGURED
+        evidence = {
+            "probes": [r.probe for r in misconfigured],
+            "status": [r.data.get("status") for r in misconfigured],
+        }
+        summary = one_line(f"configuration, not an outage: {_details(misconfigured)}")
+        found.append(Finding(kind, target, Severity.WARNING, summary, evidence))
+    if failed and not refused:
+        kind = EVOLUTION_DOWN if evolution else DIFY_DOWN
+        evidence = {"probes": [r.probe for r in failed], "errors": [r.data.get("error") for r in failed]}
+        found.append(Finding(kind, target, Severity.CRITICAL, one_line(_details(failed)), evidence))
+    return found
+
+
+def _details(results: Sequence[ProbeResult]) -> str:
+    """`probe: detail` joined, probes with the same detail named once (liveness, app_info: HTTP 500...)."""
+    by_detail: dict[str, list[str]] = {}
+    for r in results:
+        by_detail.setdefault(r.detail, []).append(r.probe)
+    return "; ".join(f"{', '.join(dict.fromkeys(probes))}: {detail}" for detail, probes in by_detail.items())
+
+
+def _canary_failed(result: ProbeResult) -> Finding:
+    """The canary's chat failed while Dify answered: `failure` says how (app or model: Dify is up and a
+    restart does not fix it; stalled, truncated, broken, slow, or an HTTP error)."""
+    failure = str(result.data.get("failure") or result.data.get("error") or "")
+    evidence = {"failure": failure} if failure else {}
+    return Finding(
+        DIFY_CANARY_FAILED, "dify", Severity.CRITICAL, one_line(f"canary: {result.detail}"), evidence
+    )
 
 
 def _missing_instances(result: ProbeResult) -> list[Finding]:
@@ -89,7 +138,8 @@ def _missing_instances(result: ProbeResult) -> list[Finding]:
     ]
 
 
-_TRANSPORT = ("unreachable", "timeout")  # these say the service is down, not that its answers are bad
+# A canary failing so says the service is down (transport) or the key is refused, not that its app is bad.
+_NOT_THE_APP = ("unreachable", "timeout", "auth")
 
 
 def _service(result: ProbeResult) -> str:

@@ -158,6 +158,25 @@ def test_bad_setting_exits_2_with_one_line() -> None:
     )
 
 
+def test_dify_liveness_reads_the_health_url_when_set() -> None:
+    with running_stack() as stack:
+        code, report = check(stack, DIFY_HEALTH_URL=stack.dify_root + "/health")
+    assert code == 0, report["findings"]
+    liveness = next(p for p in report["probes"] if (p["target"], p["probe"]) == ("dify", "liveness"))
+    assert liveness["ok"] and liveness["detail"].startswith("Dify ")
+
+
+def test_a_dify_url_without_v1_is_a_configuration_warning_not_dify_down() -> None:
+    """The URL answers 404 pages: nothing is down and no restart would help; the text says what to fix."""
+    with running_stack() as stack:
+        code, report = check(stack, DIFY_URL=stack.dify_root)
+    assert code == 1
+    dify = [f for f in report["findings"] if f["target"] == "dify"]
+    assert [(f["kind"], f["severity"]) for f in dify] == [("dify_misconfigured", "warning")]
+    assert "check DIFY_URL" in dify[0]["summary"] and len(dify[0]["summary"]) <= 200
+    assert "<" not in json.dumps(report)
+
+
 def test_unreachable_evolution_is_down_not_a_crash() -> None:
     with running_stack() as stack:
         code, report = check(stack, EVOLUTION_URL="http://127.0.0.1:9")
@@ -175,7 +194,8 @@ def test_webhook_setup_is_checked_against_watchdog_webhook_url() -> None:
         assert {f["target"] for f in missing} == {"evolution:loja", "evolution:suporte"}
         for instance, events in (
             ("loja", ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"]),
-            ("suporte", []),
+            # Not `[]`: upstream stores every event for an empty list (webhook.controller.ts:28).
+            ("suporte", ["SEND_MESSAGE", "CONNECTION_UPDATE"]),
         ):
             hook = {"enabled": True, "url": WATCHDOG_HOOK + "?token=SECRET-TOKEN", "events": events}
             stack.http.post(

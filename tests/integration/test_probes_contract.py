@@ -1,7 +1,8 @@
 """Probe contract: the same assertions hold against the emulators and, when configured, a real stack.
 
-Set WATCHDOG_CONTRACT_EVOLUTION_URL/_KEY and WATCHDOG_CONTRACT_DIFY_URL/_KEY to run them against
-real services as well; by default they run against the emulators over real loopback HTTP.
+Set WATCHDOG_CONTRACT_EVOLUTION_URL/_KEY and WATCHDOG_CONTRACT_DIFY_URL/_KEY (and _DIFY_HEALTH_URL, the
+api's /health) to run them against real services as well; by default they run against the emulators
+over real loopback HTTP.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Target:
     evolution_key: str
     dify_url: str
     dify_key: str
+    dify_health_url: str
 
 
 def _targets() -> list[str]:
@@ -44,10 +46,13 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
             env["WATCHDOG_CONTRACT_EVOLUTION_KEY"],
             env.get("WATCHDOG_CONTRACT_DIFY_URL", ""),
             env.get("WATCHDOG_CONTRACT_DIFY_KEY", ""),
+            env.get("WATCHDOG_CONTRACT_DIFY_HEALTH_URL", ""),
         )
         return
     with running_stack() as stack:
-        yield Target(stack.evolution_url, EVOLUTION_KEY, stack.dify_url, DIFY_KEY)
+        yield Target(
+            stack.evolution_url, EVOLUTION_KEY, stack.dify_url, DIFY_KEY, stack.dify_root + "/health"
+        )
 
 
 @pytest.fixture
@@ -92,10 +97,22 @@ async def test_dify_liveness_info_and_auth(target: Target, http: httpx.AsyncClie
     if not target.dify_url:
         pytest.fail("the contract target has no Dify URL")
     client = DifyClient(http, target.dify_url, target.dify_key, timeout=5)
-    assert re.fullmatch(r"\d+\.\d+\.\d+", (await client.liveness()).version)
+    assert (await client.liveness()).detail.startswith("answers GET /v1/info")  # never GET /v1/
     info = await client.app_info()
     assert info["mode"] in {"chat", "agent-chat", "advanced-chat", "completion", "workflow"}
     assert await client.conversation_ids("evo-watchdog-contract-nobody") == set()
+    refused = DifyClient(http, target.dify_url, "app-not-the-key", timeout=5)
     with pytest.raises(UpstreamAuthError) as denied:
-        await DifyClient(http, target.dify_url, "app-not-the-key", timeout=5).app_info()
-    assert denied.value.message == "HTTP 401: Access token is invalid"
+        await refused.app_info()
+    assert denied.value.message == "HTTP 401: Access token is invalid" and denied.value.code == "unauthorized"
+    # Dify refusing a key is Dify answering: liveness holds without DIFY_HEALTH_URL, with any key or none.
+    assert (await refused.liveness()).detail == "answers GET /v1/info (key refused: HTTP 401 unauthorized)"
+    assert (await DifyClient(http, target.dify_url, "", timeout=5).liveness()).version == ""
+
+
+async def test_dify_health_url(target: Target, http: httpx.AsyncClient) -> None:
+    if not target.dify_health_url:
+        pytest.fail("the contract target has no Dify health URL")
+    client = DifyClient(http, target.dify_url, "", health_url=target.dify_health_url, timeout=5)
+    live = await client.liveness()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", live.version) and live.detail == f"Dify {live.version}"

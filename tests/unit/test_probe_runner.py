@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from watchdog.clock import FakeClock
-from watchdog.errors import UpstreamAuthError, UpstreamUnreachable
+from watchdog.errors import UpstreamAuthError, UpstreamHTTPError, UpstreamUnreachable
 from watchdog.probes.base import Observation, ProbeRunner
 
 
@@ -35,6 +35,29 @@ async def test_upstream_errors_become_failed_results(clock: FakeClock) -> None:
     assert (a.ok, a.data["error"]) == (False, "unreachable")
     assert (b.ok, b.data["error"], b.data["status"]) == (False, "auth", 401)
     assert b.detail == "HTTP 401: Access token is invalid"
+
+
+async def test_every_detail_is_one_short_line_and_the_error_code_is_kept(clock: FakeClock) -> None:
+    runner = ProbeRunner(clock, concurrency=1, deadline=1)
+    page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Oops</h1>\n"
+
+    async def html_error() -> Observation:
+        raise UpstreamHTTPError("dify", 500, page + "<p>" + "details " * 60 + "</p>", code="")
+
+    async def chatty() -> Observation:
+        return True, "line one\nline two\t" + "x" * 300, {}
+
+    async def dify_envelope() -> Observation:
+        raise UpstreamHTTPError("dify", 400, "remoteJid is required in input form", code="invalid_param")
+
+    failed = await runner.run("dify", "liveness", html_error)
+    passed = await runner.run("dify", "liveness", chatty)
+    refused = await runner.run("dify", "canary", dify_envelope)
+    for result in (failed, passed):
+        assert len(result.detail) <= 200 and "\n" not in result.detail and "<" not in result.detail
+    assert failed.detail.startswith("HTTP 500: Oops details details")
+    assert failed.detail.endswith("…") and passed.detail.startswith("line one line two x")
+    assert dict(refused.data) == {"error": "http", "status": 400, "code": "invalid_param"}
 
 
 async def test_deadline_turns_a_hang_into_a_timeout_result(clock: FakeClock) -> None:

@@ -81,11 +81,14 @@ class InstanceWebhook:
 
 class EvolutionClient:
     def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str, *, timeout: float) -> None:
-        self._api = JsonClient(http, "evolution", base_url, timeout=timeout)
+        self._api = JsonClient(http, "evolution", base_url, timeout=timeout, setting="EVOLUTION_URL")
         self._headers = {"apikey": api_key} if api_key else {}
 
-    async def info(self) -> EvolutionInfo:
-        body = as_dict(await self._api.json("GET", "/"), "evolution", "GET /")
+    async def info(self, *, timeout: float | None = None) -> EvolutionInfo:
+        """`GET /`: the version. Since 2.3.1 it also fetches web.whatsapp.com/sw.js with no timeout
+        (index.router.ts `get('/')` -> fetchLatestWaWebVersion), so it may be slow while Evolution is fine:
+        never a liveness signal (fetchInstances is)."""
+        body = as_dict(await self._api.json("GET", "/", timeout=timeout), "evolution", "GET /")
         if "version" not in body:
             raise UpstreamProtocolError("evolution", "GET / has no version: is this Evolution API?")
         return EvolutionInfo(

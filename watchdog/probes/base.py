@@ -8,6 +8,7 @@ from typing import Any
 
 from watchdog.clock import Clock
 from watchdog.errors import UpstreamError, UpstreamHTTPError
+from watchdog.errortext import one_line
 from watchdog.model import ProbeResult
 
 Observation = tuple[bool, str, Mapping[str, Any]]  # (healthy, detail, data)
@@ -44,7 +45,7 @@ class ProbeRunner:
                 ok=ok,
                 duration=max(0.0, self.clock.monotonic() - started),
                 checked_at=checked_at,
-                detail=detail,
+                detail=one_line(detail),  # shown in tables, findings and logs: one bounded line
                 data=data,
                 subjects=subjects,
             )
@@ -54,4 +55,6 @@ def _error_data(exc: UpstreamError) -> dict[str, Any]:
     data: dict[str, Any] = {"error": exc.kind}
     if isinstance(exc, UpstreamHTTPError):
         data["status"] = exc.status
+        if exc.code:
+            data["code"] = exc.code
     return data

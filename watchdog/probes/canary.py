@@ -1,25 +1,48 @@
 """The Dify canary: one fixed prompt through the service API in streaming mode, timed event by event.
 
-It fails on what users see as silence: no first event, a stall between events, an `error` event, a
-stream that ends without `message_end`, or an answer slower than the turnaround threshold. It talks
-as its own end user, so it never touches a customer's conversation, and deletes what it created.
+It fails on what users see as silence: no first event, a stall between events (pings do not count), an
+`error` event, a stream that ends without `message_end`, or an answer slower than the turnaround
+threshold. A request Dify refuses before streaming (missing inputs, an app of another mode) is a
+configuration problem, raised as UpstreamMisconfigured: no restart fixes it. It talks as its own end
+user, so it never touches a customer's conversation, and deletes what it created.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from watchdog.clients.http import error_message
+from watchdog.clients.http import http_error
 from watchdog.clock import Clock
-from watchdog.errors import UpstreamAuthError, UpstreamHTTPError, UpstreamTimeout, UpstreamUnreachable
+from watchdog.errors import UpstreamMisconfigured, UpstreamTimeout, UpstreamUnreachable
+from watchdog.errortext import exception_text, one_line
 from watchdog.model import ProbeResult
 from watchdog.probes.base import Observation, ProbeRunner
-from watchdog.probes.sse import SseDecoder
+from watchdog.probes.sse import SseDecoder, SseEvent
 
 CANARY_USER = "evo-watchdog-canary"
 CANARY_QUERY = "evo-watchdog canary: answer with the single word OK."
+# The `inputs` keys Evolution 2.3.6 sends with every message (DifyService.sendMessageToBot in
+# src/api/integrations/chatbot/dify/services/dify.service.ts: remoteJid, pushName, instanceName,
+# serverUrl, apiKey), so an app whose form requires them takes the canary as it takes Evolution. The
+# values reach nobody: `.invalid` never resolves (RFC 2606) and the key is not Evolution's.
+CANARY_INPUTS = {
+    "remoteJid": "evo-watchdog-canary@s.whatsapp.net",
+    "pushName": "evo-watchdog canary",
+    "instanceName": "evo-watchdog-canary",
+    "serverUrl": "http://evo-watchdog-canary.invalid",
+    "apiKey": "evo-watchdog-canary-not-a-key",
+}
+# Codes of a model that cannot answer (base_app_generate_response_converter._error_to_stream_response);
+# any other error event is the app's run failing (Dify 1.12.1 sends invalid_param "Run failed: ...").
+MODEL_CODES = {
+    "completion_request_error",
+    "provider_not_initialize",
+    "provider_quota_exceeded",
+    "model_currently_not_support",
+}
 
 
 class DifyCanary:
@@ -47,47 +70,54 @@ class DifyCanary:
         return await self.runner.run("dify", "canary", self._call, deadline=self.threshold * 2 + 1)
 
     async def _call(self) -> Observation:
-        started = self.clock.monotonic()
+        started = last = self.clock.monotonic()
         first: float | None = None
         events = 0
         conversation = ""
-        decoder = SseDecoder()
         timeout = httpx.Timeout(self.threshold, connect=self.connect_timeout)
-        body = {"inputs": {}, "query": CANARY_QUERY, "response_mode": "streaming", "user": CANARY_USER}
+        body = {
+            "inputs": CANARY_INPUTS,
+            "query": CANARY_QUERY,
+            "response_mode": "streaming",
+            "user": CANARY_USER,
+        }
         try:
             async with self.http.stream(
                 "POST", self.url + "/chat-messages", json=body, headers=self.headers, timeout=timeout
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise _http_error(response)
-                async for line in response.aiter_lines():
-                    event = decoder.feed(line)
-                    if event is None:
+                    return _refused(response)
+                async for event in _events(response):
+                    now = self.clock.monotonic()
+                    if event.name == "ping":  # `event: ping`, no data: every 10 s, even while nothing runs
+                        if now - last > self.threshold:
+                            where = "before the first event" if first is None else f"after {events} events"
+                            return _fail(
+                                f"stream stalled {now - last:.1f}s {where} (pings only)", first, events
+                            )
                         continue
+                    last = now
                     events += 1
-                    first = first if first is not None else round(self.clock.monotonic() - started, 3)
+                    first = first if first is not None else round(now - started, 3)
                     conversation = conversation or str(event.data.get("conversation_id") or "")
                     if event.name == "error":
-                        return _fail(
-                            f"error event: {event.data.get('code')}: {event.data.get('message')}",
-                            first,
-                            events,
-                        )
+                        await self._forget(conversation)
+                        return _failed_midstream(event, first, events - 1)
                     if event.name == "message_end":
                         await self._forget(conversation)
                         return self._finished(started, first, events)
         except httpx.ReadTimeout:
             where = "before the first event" if first is None else f"after {events} events"
-            return _fail(f"stream stalled {self.threshold:g}s {where}", first, events)
+            return _fail(f"stream stalled {self.threshold:g}s {where}", first, events, "stalled")
         except httpx.TimeoutException:
             raise UpstreamTimeout("dify", "canary could not connect in time") from None
         except httpx.HTTPError as exc:
             if first is None:
-                raise UpstreamUnreachable("dify", f"canary: {exc or type(exc).__name__}") from None
-            return _fail(f"stream broke after {events} events: {type(exc).__name__}", first, events)
+                raise UpstreamUnreachable("dify", f"canary: {exception_text(exc)}") from None
+            return _fail(f"stream broke after {events} events: {type(exc).__name__}", first, events, "broken")
         await self._forget(conversation)
-        return _fail(f"stream ended without message_end after {events} events", first, events)
+        return _fail(f"stream ended without message_end after {events} events", first, events, "truncated")
 
     def _finished(self, started: float, first: float | None, events: int) -> Observation:
         total = self.clock.monotonic() - started
@@ -97,7 +127,8 @@ class DifyCanary:
             "events": events,
         }
         if total > self.threshold:
-            return False, f"answered in {total:.1f}s, above the {self.threshold:g}s threshold", data
+            detail = f"answered in {total:.1f}s, above the {self.threshold:g}s threshold"
+            return False, detail, {**data, "failure": "slow"}
         return True, f"answered in {total:.2f}s (first event {first or 0:.2f}s)", data
 
     async def _forget(self, conversation: str) -> None:
@@ -116,10 +147,46 @@ class DifyCanary:
             return
 
 
-def _fail(detail: str, first: float | None, events: int) -> Observation:
-    return False, detail, {"first_event_seconds": first, "events": events}
+async def _events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    decoder = SseDecoder()
+    async for line in response.aiter_lines():
+        event = decoder.feed(line)
+        if event is not None:
+            yield event
+    last = decoder.close()  # a final event without its blank line still counts
+    if last is not None:
+        yield last
 
 
-def _http_error(response: httpx.Response) -> UpstreamHTTPError:
-    cls = UpstreamAuthError if response.status_code in (401, 403) else UpstreamHTTPError
-    return cls("dify", response.status_code, error_message(response))
+def _fail(detail: str, first: float | None, events: int, failure: str = "stalled") -> Observation:
+    return False, detail, {"first_event_seconds": first, "events": events, "failure": failure}
+
+
+def _failed_midstream(event: SseEvent, first: float | None, events: int) -> Observation:
+    """HTTP 200, then an `error` event and no `message_end`: Dify is up, the app's run or its model failed."""
+    code = str(event.data.get("code") or "")
+    failure = "model" if code in MODEL_CODES else "app"
+    message = one_line(str(event.data.get("message") or ""))
+    detail = f"{failure} failed after {events} events (error event {code or '?'}): {message}"
+    return False, detail, {"first_event_seconds": first, "events": events, "failure": failure, "code": code}
+
+
+def _refused(response: httpx.Response) -> Observation:
+    """An answer of 400 or more before any event. 401/403 is the key; a 400 other than a failed run, or a
+    404, says the app or DIFY_URL does not fit the request (UpstreamMisconfigured); 5xx and 429 fail."""
+    error = http_error("dify", response, "POST /chat-messages", setting="DIFY_URL")
+    if error.status == 400 and error.code in MODEL_CODES:
+        detail = f"model failed before streaming: {error.message}"
+        return False, detail, {"events": 0, "failure": "model", "code": error.code, "status": 400}
+    if error.status == 400 and "Run failed" in error.message:
+        detail = f"app failed before streaming: {error.message}"
+        return False, detail, {"events": 0, "failure": "app", "code": error.code, "status": 400}
+    if error.status in (400, 404) and not isinstance(error, UpstreamMisconfigured):
+        message = error.message.removeprefix(f"HTTP {error.status}: ")
+        raise UpstreamMisconfigured(
+            "dify",
+            error.status,
+            f"the app refused the canary ({error.code or 'no code'}): {message}",
+            code=error.code,
+        )
+    raise error

@@ -1,4 +1,9 @@
-"""Evolution API probes: version, instance list, each instance's live state and its Dify bot sessions."""
+"""Evolution API probes: version, instance list, each instance's live state and its Dify bot sessions.
+
+The instance list (`fetchInstances`) is Evolution's liveness. `GET /` only reads the version: since 2.3.1
+it fetches web.whatsapp.com with no timeout before answering (index.router.ts), so it gets a short
+deadline of its own and its failure leaves the version unknown, never Evolution down.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from watchdog.clients.dify import DifyClient
-from watchdog.clients.evolution import BotSession, EvolutionClient
+from watchdog.clients.evolution import BotSession, EvolutionClient, EvolutionInfo
 from watchdog.errors import UpstreamError, UpstreamProtocolError
 from watchdog.model import ProbeResult, contact_id, instance_target
 from watchdog.probes.base import SUBJECTS, Observation, ProbeRunner
@@ -17,6 +22,7 @@ from watchdog.probes.cadence import SlowCadence
 from watchdog.probes.webhook import webhook_probe
 
 SESSIONS_DEADLINE_FACTOR = 4
+VERSION_TIMEOUT = 2.0  # seconds for GET / (capped by the probe timeout); it waits on web.whatsapp.com
 
 
 class EvolutionProbes:
@@ -38,21 +44,39 @@ class EvolutionProbes:
         self._dify_key = dify_api_key
         self.webhook_url = webhook_url
         self.cadence = SlowCadence(slow_every)
+        self.version_timeout = min(VERSION_TIMEOUT, runner.deadline)
+        self._known: EvolutionInfo | None = None  # the last version read: it changes only with a restart
 
     async def version(self) -> ProbeResult:
+        """Always ok: a GET / that fails or is slow says nothing about Evolution's health."""
+
         async def call() -> Observation:
-            info = await self.client.info()
+            try:
+                async with asyncio.timeout(self.version_timeout):  # total, not per read
+                    info = await self.client.info(timeout=self.version_timeout)
+            except TimeoutError:
+                return self._version_unknown(f"GET / timed out after {self.version_timeout:g}s", "timeout")
+            except UpstreamError as exc:
+                return self._version_unknown(exc.message, exc.kind)
+            self._known = info
             web = f", WhatsApp Web {info.whatsapp_web_version}" if info.whatsapp_web_version else ""
             return (
                 True,
                 f"Evolution API {info.version}{web}",
-                {
-                    "version": info.version,
-                    "whatsapp_web_version": info.whatsapp_web_version,
-                },
+                {"version": info.version, "whatsapp_web_version": info.whatsapp_web_version},
             )
 
-        return await self.runner.run("evolution", "version", call)
+        return await self.runner.run("evolution", "version", call, deadline=self.version_timeout + 1)
+
+    def _version_unknown(self, reason: str, kind: str) -> Observation:
+        known = self._known
+        data = {
+            "version": known.version if known else "",
+            "whatsapp_web_version": known.whatsapp_web_version if known else "",
+            "version_error": kind,
+        }
+        last = f" (last read {known.version})" if known else ""
+        return True, f"version unknown{last}: {reason} (GET / waits on web.whatsapp.com)", data
 
     async def instances(self) -> ProbeResult:
         async def call() -> Observation:
