@@ -91,11 +91,13 @@ class Watchdog:
         self.refresh_findings()
 
     async def recovery_tick(self) -> None:
-        """One turn of the ladder on the findings as they stand now; only the leading replica acts."""
+        """One turn of the ladder on the findings as they stand now; only the leading replica acts. It
+        starts actions and returns: each runs in its own task with its own deadline, so a slow repair
+        holds up neither the next turn, nor probing, nor another target's repair."""
         if not await self.leadership.may_act():
             self.recovery.standby()
             return
-        await self.recovery.tick(self.board.findings)
+        await self.recovery.turn(self.board.findings)
 
     def log_feed(self) -> LogFeed | None:
         """Followers for the configured containers (None when there are none)."""
@@ -316,6 +318,7 @@ class Daemon:
             await self.server.serve(sockets=[self.socket])
         finally:
             self.scheduler.shutdown(wait=False)
+            await self.watchdog.recovery.stop()  # actions in flight: cancelled, journaled `interrupted`
             await self.watchdog.recovery.notifier.drain(timeout=5.0)  # news already on its way
             await self.watchdog.leadership.stop()
             if feed is not None:

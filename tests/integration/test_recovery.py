@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,6 +82,9 @@ async def test_stale_conversation_is_repaired_at_l1_without_touching_the_instanc
     assert {kind for kind, _ in done} == {"reset_session"}  # never a restart
     assert stack.session(ANA) is None or stack.session(ANA).session_id == ANA
     assert history[0]["closed_at"] is not None and "5511" not in str(history)
+    detail = history[0]["actions"][0]["detail"]  # what changeStatus delete removed, read before it ran
+    assert detail.startswith("removed 1 session of this contact: loja/dify ")
+    assert detail.endswith("; fallback reply sent")
 
 
 async def test_closed_socket_is_repaired_at_l2_and_verified_open() -> None:
@@ -103,6 +107,61 @@ async def test_unloaded_instance_fails_l2_on_the_error_body_and_pages_without_co
             done = actions(watchdog)
     assert done == [("restart_instance", "failed"), ("page", "ok")]
     assert "restart refused" in detail
+
+
+async def test_a_restart_that_never_verifies_holds_up_no_probe_cycle_and_no_other_repair(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The forced long action: loja's restart never comes back `open` (its verify may wait 10 minutes).
+    While it runs, probe cycles and recovery turns go on (counted, not timed), suporte's contact is
+    repaired at L1, loja gets no second action and APScheduler skips no run. At shutdown the restart is
+    journaled `interrupted` and its incident is back on its rung, as a restarted watchdog expects."""
+    caplog.set_level(logging.WARNING, logger="apscheduler")
+    with running_stack(EvolutionOptions(instances=("loja", "suporte"), debounce_seconds=0)) as stack:
+        stack.evolution.reconnect_seconds = 3600.0  # restarted, loja stays `connecting`
+        restarts = 0
+        real_restart = stack.evolution.restart
+
+        def counted_restart(name: str) -> bool:
+            nonlocal restarts
+            restarts += 1
+            return real_restart(name)
+
+        stack.evolution.restart = counted_restart  # type: ignore[method-assign]
+        settings = stack.settings(**AUTO, WATCHDOG_RESTART_TIMEOUT_SECONDS="600")
+        async with daemon_for(settings) as watchdog:
+            turns = 0
+            real_turn = watchdog.recovery.turn
+
+            async def counted_turn(findings: Any) -> Any:
+                nonlocal turns
+                turns += 1
+                return await real_turn(findings)
+
+            watchdog.recovery.turn = counted_turn  # type: ignore[method-assign]
+            stack.fault("evolution", "socket_closed", instance="loja")
+            await until(lambda: ("restart_instance", "running") in actions(watchdog))
+            cycles, turned = watchdog.board.cycles, turns
+            stack.fault("dify", "forget_after", messages=1)
+            stack.inbound(ANA, "Oi", instance="suporte")
+            stack.inbound(ANA, "Alô?", instance="suporte")  # 404 Conversation Not Exists.
+            await until(lambda: ("reset_session", "ok") in actions(watchdog), timeout=60)
+            await until(lambda: watchdog.board.cycles >= cycles + 5 and turns >= turned + 5, timeout=60)
+            during = actions(watchdog)
+            in_flight = watchdog.recovery.view()["in_flight"]
+        rows = _journal_rows(settings.state_path, "SELECT kind, result, detail FROM actions ORDER BY id")
+        [(level,)] = _journal_rows(
+            settings.state_path,
+            "SELECT level FROM incidents WHERE key = 'instance:loja' AND closed_at IS NULL",
+        )
+    assert [a for a in during if a[0] == "restart_instance"] == [("restart_instance", "running")]
+    assert ("reset_session", "ok") in during and restarts == 1
+    assert [f["target"] for f in in_flight] == ["instance:loja"]  # type: ignore[attr-defined]
+    skipped = [r.getMessage() for r in caplog.records if "maximum number of running" in r.getMessage()]
+    assert skipped == []
+    [restart] = [r for r in rows if r[0] == "restart_instance"]
+    assert restart[1] == "interrupted" and restart[2].startswith("cut off by shutdown")
+    assert level == 2  # L2 again: the interrupted restart is judged by the problem after its cooldown
 
 
 async def test_dry_run_only_reports() -> None:

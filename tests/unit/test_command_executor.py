@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+import pytest
+
 from watchdog.recovery.executors import CommandExecutor
 
 
@@ -17,3 +22,34 @@ async def test_success_failure_timeout_and_missing_command() -> None:
     assert failed.result == "failed" and failed.detail == "restart command exited 3: boom"
     assert slow.result == "failed" and "timed out after 0.2s" in slow.detail
     assert missing.result == "failed" and "no restart command configured for redis" in missing.detail
+
+
+async def test_a_cancelled_restart_ends_everything_the_command_started(tmp_path: Path) -> None:
+    """A shutdown (or an action's deadline) cancels the restart: the shell and its children go too."""
+    pidfile = tmp_path / "child.pid"
+    executor = CommandExecutor({"dify": f"sleep 300 & echo $! > {pidfile}; wait"}, timeout=60)
+    task = asyncio.create_task(executor.restart("dify"))
+    for _ in range(500):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        await asyncio.sleep(0.01)
+    child = int(pidfile.read_text())
+    assert _alive(child)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(200):
+        if not _alive(child):
+            break
+        await asyncio.sleep(0.01)
+    assert not _alive(child)
+    assert executor.deadline == 62
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -168,6 +168,32 @@ def test_an_action_cut_off_by_a_crash_is_retried_at_its_rung_after_the_cooldown(
     assert world.journal.open_incidents()["instance:loja"].level == Level.SERVICE
 
 
+def test_an_action_still_running_blocks_its_own_target_only(clock: FakeClock) -> None:
+    """Actions run on their own: while loja's restart runs (journaled, not finished) nothing more acts
+    on loja, however long it takes, and another target is repaired as usual."""
+    world = World(clock)
+    plan = world.journal.plan(world.planner, [DOWN], clock.time())
+    world.journal.started(plan.actions[0], clock.time())  # still running
+    other = replace(STALE, key="contact:suporte:c-2", instance="suporte", contact="c-2")
+    assert world.run(600, DOWN, other, step=5)[0] == RESET_SESSION  # the contact climbs its own ladder
+    assert world.log[0][1].target == "contact:suporte:c-2"
+    assert "instance:loja" not in {action.target for _, action in world.log}
+
+
+def test_an_action_interrupted_by_shutdown_is_judged_as_after_a_crash(clock: FakeClock) -> None:
+    world = World(clock)
+    plan = world.journal.plan(world.planner, [DOWN], clock.time())
+    action_id = world.journal.started(plan.actions[0], clock.time())
+    clock.advance(2)
+    assert world.journal.interrupt(action_id, "cut off by shutdown after 2s", clock.time())
+    assert not world.journal.interrupt(action_id, "again", clock.time())  # only a running one
+    assert world.journal.resume(clock.time()) == 0  # nothing left for the next start to judge
+    assert world.journal.open_incidents()["instance:loja"].level == Level.INSTANCE
+    assert world.run(9.5, DOWN, step=0.5) == []
+    clock.advance(0.5)
+    assert world.tick(DOWN) == [RESTART_INSTANCE]
+
+
 def test_a_page_that_was_not_delivered_is_sent_again_with_backoff_until_it_is(clock: FakeClock) -> None:
     world = World(clock, Policy(mode="auto", restartable=frozenset()))
     undelivered: Callable[[PlannedAction], str] = lambda a: "failed"  # noqa: E731

@@ -1,11 +1,13 @@
 """Runs the ladder: findings -> problems -> plan -> journal -> executors -> journal, notify, metrics.
 
 The only part of recovery that does I/O besides the executors; it writes each action to the journal
-before it starts and again when it ends.
+before it starts and again when it ends. Actions run in tasks of their own (inflight.py), each with a
+deadline derived from its executor's own timeouts: a turn never waits for one.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 
@@ -22,22 +24,19 @@ from watchdog.model import Finding
 from watchdog.notify import Notifier
 from watchdog.recovery.ack import acknowledge, describe
 from watchdog.recovery.executors import CommandExecutor, DockerExecutor, EvolutionExecutor, Outcome
+from watchdog.recovery.hands import Hands
+from watchdog.recovery.inflight import SKIPPED as SKIPPED
+from watchdog.recovery.inflight import ActionRunner
 from watchdog.recovery.journal import Journal, JournalError
 from watchdog.recovery.planner import (
-    DRY_RUN,
     OK,
     PAGE,
-    RESET_SESSION,
-    RESTART_CONTAINER,
-    RESTART_INSTANCE,
     Incident,
     PlannedAction,
     Policy,
     RecoveryPlanner,
 )
 from watchdog.recovery.problems import Problem, problems_from
-
-SKIPPED = "skipped"  # planned, but the leader lease was lost before it ran
 
 
 async def _still_leading() -> bool:
@@ -64,9 +63,6 @@ class RecoveryEngine:
         self.journal = journal
         self.metrics = metrics
         self.notifier = notifier
-        self.evolution = evolution
-        self.docker = docker
-        self.command = command
         self.on_repaired = on_repaired
         # Before and after each action and after each turn; False = this replica lost the leader lease.
         self.checkpoint: Callable[[], Awaitable[bool]] = _still_leading
@@ -77,22 +73,37 @@ class RecoveryEngine:
         # a clock step while running can neither freeze the ladder (backwards) nor skip cooldowns and
         # restart budgets (forwards).
         self._anchor = (clock.time(), clock.monotonic())
-        self.containers = {
-            "evolution": [settings.evolution_container] if settings.evolution_container else [],
-            "dify": list(settings.dify_containers),
-        }
-        commands = command.commands if command is not None else {}
-        restartable = {s for s in ("evolution", "dify") if (self.containers[s] and docker) or commands.get(s)}
+        self.hands = Hands(
+            evolution=evolution,
+            docker=docker,
+            command=command,
+            containers={
+                "evolution": [settings.evolution_container] if settings.evolution_container else [],
+                "dify": list(settings.dify_containers),
+            },
+            notifier=notifier,
+            watched=self.watched,
+        )
         self.policy = Policy(
             mode=settings.recovery_mode,
             restarts_per_hour=settings.max_restarts_per_hour,
             global_restarts_per_hour=settings.global_restarts_per_hour,
             recovery_hold=settings.recovery_hold_seconds,
-            restartable=frozenset(restartable),
+            restartable=self.hands.restartable(),
             # one full probe cycle, the sessions probe's deadline included
             contact_grace=settings.probe_interval_seconds + 4 * settings.probe_timeout_seconds,
         )
         self.planner = RecoveryPlanner(self.policy)
+        self.runner = ActionRunner(
+            journal,
+            clock=clock,
+            now=self.now,
+            checkpoint=lambda: self.checkpoint(),  # late-bound: leadership replaces it
+            execute=self.hands.execute,
+            deadline=self.hands.deadline,
+            report=self._report,
+            journal_failing=self._journal_failing,
+        )
 
     def now(self) -> float:
         wall, mono = self._anchor
@@ -101,7 +112,7 @@ class RecoveryEngine:
     def resume(self) -> None:
         try:
             self.policy = replace(self.policy, maintenance_until=self.journal.maintenance_until())
-            interrupted = self.journal.resume(self.now())
+            interrupted = self.journal.resume(self.now(), keep=self.runner.action_ids())
         except JournalError as exc:
             self._journal_failing(exc)
             return
@@ -123,26 +134,47 @@ class RecoveryEngine:
         except JournalError as exc:
             self._journal_failing(exc)
 
+    async def turn(self, findings: Sequence[Finding]) -> list[PlannedAction]:
+        """One turn of the ladder: plan, journal, and start the actions; it never waits for one. A failing
+        journal suspends acting (nothing runs unless journaled first) but never detection: on-call is told
+        which problems are open, and the state shows as degraded."""
+        actions, _ = await self._turn_safely(findings)
+        return actions
+
     async def tick(self, findings: Sequence[Finding]) -> list[PlannedAction]:
-        """One turn of the ladder. A failing journal suspends acting (nothing runs unless journaled first)
-        but never detection: on-call is told which problems are open, and the state shows as degraded."""
+        """A turn, then wait for the actions it started: one whole step of the ladder (tools, tests)."""
+        actions, started = await self._turn_safely(findings)
+        await asyncio.gather(*started, return_exceptions=True)
+        return actions
+
+    async def stop(self) -> None:
+        """At shutdown: cancel the actions in flight; each is journaled `interrupted`."""
+        await self.runner.stop()
+
+    async def _turn_safely(
+        self, findings: Sequence[Finding]
+    ) -> tuple[list[PlannedAction], list[asyncio.Task[None]]]:
         watched = self.watched()
         problems = [
             p
             for p in problems_from(findings, dify_containers=self.settings.dify_containers)
             if not p.instance or p.instance in watched
         ]
+        started: list[asyncio.Task[None]] = []
         try:
-            actions = await self._tick(problems)
+            actions = await self._turn(problems, started)
         except JournalError as exc:
             self._alert_degraded(exc, problems)
-            return []
+            return [], started
         if self.journal_error:
             logger.info("journal writable again; recovery resumed")
             self.journal_error = ""
-        return actions
+        return actions, started
 
-    async def _tick(self, problems: Sequence[Problem]) -> list[PlannedAction]:
+    async def _turn(
+        self, problems: Sequence[Problem], started: list[asyncio.Task[None]]
+    ) -> list[PlannedAction]:
+        self.runner.flush()
         plan = self.journal.plan(self.planner, problems, self.now())
         for incident in plan.opened:
             logger.warning("incident opened: {} ({})", incident.key, incident.summary)
@@ -150,7 +182,9 @@ class RecoveryEngine:
         for incident in plan.closed:
             self._recovered(incident)
         for action in plan.actions:
-            await self._run(action)
+            task = self.runner.start(action)
+            if task is not None:
+                started.append(task)
         self._publish_open()
         await self.checkpoint()
         return plan.actions
@@ -180,24 +214,13 @@ class RecoveryEngine:
             level="success",
         )
 
-    async def _run(self, action: PlannedAction) -> None:
-        started = self.clock.monotonic()
-        action_id = self.journal.started(action, self.now())
-        if not await self.checkpoint():
-            self.journal.finished(action_id, SKIPPED, "not run: this replica no longer leads", self.now())
-            logger.warning("{} on {} not run: this replica no longer leads", action.kind, action.target)
-            return
-        if action.dry_run:
-            outcome = Outcome(DRY_RUN, f"would {action.kind.replace('_', ' ')} {action.target}")
-        else:
-            outcome = await self._execute(action)
-        self.journal.finished(action_id, outcome.result, outcome.detail, self.now())
-        await self.checkpoint()
+    def _report(self, action: PlannedAction, outcome: Outcome, took: float) -> None:
+        """After an action ended (journaled already): repaired hook, metrics, log line, notification."""
         if outcome.result == OK and action.kind != PAGE:
             self.on_repaired(action)
         label = action.target if not action.target.startswith("contact:") else f"contact:{action.instance}"
         self.metrics.recovery_actions.labels(action=action.kind, target=label, result=outcome.result).inc()
-        self.metrics.recovery_duration.labels(action=action.kind).observe(self.clock.monotonic() - started)
+        self.metrics.recovery_duration.labels(action=action.kind).observe(took)
         logger.log(
             "INFO" if outcome.result != "failed" else "WARNING",
             "recovery L{} {} on {}: {} ({})",
@@ -212,29 +235,6 @@ class RecoveryEngine:
             self.notifier.post(
                 action.incident, f"action:{action.kind}", title, f"{action.reason}. {outcome.detail}"
             )
-
-    async def _execute(self, action: PlannedAction) -> Outcome:
-        if action.kind == RESET_SESSION:
-            return await self.evolution.reset_session(action.instance, action.subject, send_fallback=True)
-        if action.kind == RESTART_INSTANCE:
-            return await self.evolution.restart_instance(action.instance)
-        if action.kind == RESTART_CONTAINER:
-            containers = self.containers.get(action.service, [])
-            if containers and self.docker is not None:
-                return await self.docker.restart(action.service, containers)
-            if self.command is not None:
-                return await self.command.restart(action.service)
-            return Outcome.failed(f"no way to restart {action.service}: set its container or restart command")
-        delivered = await self.notifier.send(
-            action.incident,
-            "page",
-            f"PAGE: {action.incident}",
-            f"{action.reason}. The watchdog stops acting on it until it recovers.",
-            level="critical",
-        )
-        if not self.notifier.enabled:
-            return Outcome.ok("paged in the log only: no WATCHDOG_NOTIFY_URLS")
-        return Outcome.ok("on-call paged") if delivered else Outcome.failed("the page could not be delivered")
 
     def _journal_failing(self, exc: JournalError) -> None:
         if not self.journal_error:
@@ -277,11 +277,16 @@ class RecoveryEngine:
 
     def view(self) -> dict[str, object]:
         until = self.policy.maintenance_until
+        mono = self.clock.monotonic()
         return {
             "mode": self.policy.mode,
             "maintenance_until": iso(until) if until > self.now() else None,
             "restartable": sorted(self.policy.restartable),
             "journal": f"failing: {self.journal_error}" if self.journal_error else "ok",
+            "in_flight": [
+                {"kind": f.action.kind, "target": f.action.target, "running_for": round(mono - f.started, 1)}
+                for f in self.runner.in_flight()
+            ],
         }
 
 
@@ -344,6 +349,7 @@ def build_engine(
             clock,
             open_deadline=settings.restart_timeout_seconds,
             fallback_message=settings.fallback_message,
+            request_timeout=settings.probe_timeout_seconds,
         ),
         docker=docker,
         command=command,

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import os
+import signal
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import docker.errors
@@ -17,9 +20,12 @@ from watchdog.clients.evolution import EvolutionClient
 from watchdog.clock import Clock
 from watchdog.errors import UpstreamError
 from watchdog.recovery.planner import FAILED, OK
+from watchdog.recovery.sessions import contact_sessions, removed
 from watchdog.signals.logwatch import daemon_answers, docker_client
 
 POLL_SECONDS = 0.25
+RESTART_SETTLE_SECONDS = 2.0  # see EvolutionExecutor.restart_instance
+DOCKER_CALL_SECONDS = 10.0  # docker_client's per-call timeout
 
 
 @dataclass(frozen=True)
@@ -38,44 +44,107 @@ class Outcome:
 
 class EvolutionExecutor:
     def __init__(
-        self, client: EvolutionClient, clock: Clock, *, open_deadline: float, fallback_message: str
+        self,
+        client: EvolutionClient,
+        clock: Clock,
+        *,
+        open_deadline: float,
+        fallback_message: str,
+        request_timeout: float,
+        settle: float = RESTART_SETTLE_SECONDS,
     ) -> None:
         self.client = client
         self.clock = clock
         self.open_deadline = open_deadline
         self.fallback_message = fallback_message
+        self.request_timeout = request_timeout
+        self.settle = min(settle, open_deadline / 2)
 
-    async def reset_session(self, instance: str, remote_jid: str, *, send_fallback: bool) -> Outcome:
-        """`dify/changeStatus` delete: the contact's next message starts a fresh Dify conversation."""
+    @property
+    def restart_deadline(self) -> float:
+        """The verify timeout, plus the restart call and the last state read."""
+        return self.open_deadline + 2 * self.request_timeout + 1
+
+    @property
+    def reset_deadline(self) -> float:
+        """Five rounds of requests: bots, sessions, changeStatus, sessions again, the fallback reply."""
+        return 5 * self.request_timeout + 1
+
+    async def reset_session(
+        self, instance: str, remote_jid: str, *, instances: Collection[str] = (), send_fallback: bool
+    ) -> Outcome:
+        """`dify/changeStatus` delete: the contact's next message starts a fresh Dify conversation. It
+        removes the contact's sessions on every instance (see sessions.py): those on `instances` (the
+        watched ones) are read first and named in the result; nothing is deleted unread on `instance`."""
+        scope = {instance, *instances}
+        held, unread = await contact_sessions(self.client, scope, remote_jid)
+        if instance in unread:
+            return Outcome.failed(
+                f"nothing deleted: {instance}'s sessions could not be read first ({unread[instance]})"
+            )
+        gone = removed(held, unread)
         try:
             await self.client.change_dify_status(instance, remote_jid, "delete")
-            for bot in await self.client.dify_bots(instance):
-                if any(s.remote_jid == remote_jid for s in await self.client.dify_sessions(instance, bot.id)):
-                    return Outcome.failed("the session is still there after changeStatus delete")
-            if send_fallback and self.fallback_message:
-                await self.client.send_text(instance, remote_jid, self.fallback_message)
-                return Outcome.ok("session deleted; fallback reply sent")
         except UpstreamError as exc:
-            return Outcome.failed(exc.message)
-        return Outcome.ok("session deleted")
+            return Outcome.failed(f"changeStatus delete failed: {exc.message}")
+        left, unverified = await contact_sessions(self.client, scope - unread.keys(), remote_jid)
+        if instance in unverified:
+            return Outcome.failed(f"not verified: {instance} unreadable after the delete; {gone}")
+        rows = {h.row for h in held}
+        still = [h.label for h in left if h.row in rows]
+        if still:
+            return Outcome.failed(f"still there after changeStatus delete: {', '.join(still)}")
+        if not (send_fallback and self.fallback_message):
+            return Outcome.ok(gone)
+        try:
+            await self.client.send_text(instance, remote_jid, self.fallback_message)
+        except UpstreamError as exc:  # the instance cannot send: worth the next rung
+            return Outcome.failed(f"{gone}; the fallback reply failed: {exc.message}")
+        return Outcome.ok(f"{gone}; fallback reply sent")
 
     async def restart_instance(self, instance: str) -> Outcome:
-        """`instance/restart`, then poll `connectionState` until open or the deadline."""
+        """`instance/restart`, then poll `connectionState` until open or the deadline.
+
+        Evolution 2.3.6 `src/api/controllers/instance.controller.ts` restartInstance (lines 332-359) calls
+        `client.ws.close()` and `client.end(new Error('restart'))`, then answers through
+        `connectToWhatsapp`, which still reads the old state: the answer, and a read right after it, can
+        say `open` before the close reaches `connectionUpdate` (in whatsapp.baileys.service.ts
+        `eventHandler` it waits behind `await this.findSettings()`). So `open` proves the restart only
+        after a non-open state was read since the call, or once `settle` seconds have passed: the stale
+        state is long gone by then, and a reconnect (createClient: auth state, the WhatsApp Web version
+        fetch, the socket) shows `close`/`connecting` until it is done. A state read that fails is no
+        evidence either way."""
         try:
             body = await self.client.restart(instance)
         except UpstreamError as exc:
             return Outcome.failed(exc.message)
         if body.get("error") is True:  # HTTP 200 with an error body: upstream's way of failing
-            return Outcome.failed(f"restart refused: {str(body.get('message'))[:120]}")
-        deadline = self.clock.monotonic() + self.open_deadline
+            return Outcome.failed(_refused(body))
+        called = self.clock.monotonic()
+        deadline = called + self.open_deadline
         state: str | None = None
-        while self.clock.monotonic() < deadline:
+        went: str | None = None  # the first non-open state read since the call
+        while True:
             with contextlib.suppress(UpstreamError):
                 state = await self.client.connection_state(instance)
-                if state == "open":
-                    return Outcome.ok("restarted; connection state open")
+                waited = self.clock.monotonic() - called
+                if state == "open" and went is not None:
+                    return Outcome.ok(f"restarted; connection state went {went}, then open")
+                if state == "open" and waited >= self.settle:
+                    return Outcome.ok(f"restarted; connection state open {waited:.1f}s after the call")
+                if state in ("close", "connecting") and went is None:
+                    went = state
+            if self.clock.monotonic() >= deadline:
+                break
             await asyncio.sleep(POLL_SECONDS)
         return Outcome.failed(f"still {state or 'unknown'} {self.open_deadline:g}s after the restart")
+
+
+def _refused(body: dict[str, Any]) -> str:
+    message = " ".join(str(body.get("message") or "").split())[:120]
+    if message in ("", "[object Object]"):  # upstream stringifies its BadRequestException
+        message = "the instance is close or not loaded (upstream refuses both)"
+    return f"restart refused: HTTP 200 with an error body: {message}"
 
 
 class DockerExecutor:
@@ -99,6 +168,11 @@ class DockerExecutor:
         self.stop_timeout = stop_timeout
         self.ready_deadline = ready_deadline
         self.ready_checks = ready_checks
+
+    def deadline(self, containers: Sequence[str]) -> float:
+        """Each container's restart (its stop timeout plus the API calls), then the readiness wait."""
+        calls = DOCKER_CALL_SECONDS
+        return len(containers) * (self.stop_timeout + 2 * calls) + self.ready_deadline + 2 * calls + 1
 
     async def restart(self, service: str, containers: Sequence[str]) -> Outcome:
         if not containers:
@@ -147,26 +221,39 @@ class DockerExecutor:
 
 
 class CommandExecutor:
-    """A configured shell command per service (PM2, systemd) for installs without Docker."""
+    """A configured shell command per service (PM2, systemd) for installs without Docker. It runs in a
+    process group of its own, so a timeout or a cancelled action ends everything the command started."""
 
     def __init__(self, commands: Mapping[str, str], *, timeout: float) -> None:
         self.commands = commands
         self.timeout = timeout
+
+    @property
+    def deadline(self) -> float:
+        return self.timeout + 2
 
     async def restart(self, service: str) -> Outcome:
         command = self.commands.get(service, "")
         if not command:
             return Outcome.failed(f"no restart command configured for {service}")
         process = await asyncio.create_subprocess_shell(
-            command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
         )
         try:
             output, _ = await asyncio.wait_for(process.communicate(), self.timeout)
         except TimeoutError:
-            process.kill()
+            _kill_group(process.pid)
             await process.wait()
             return Outcome.failed(f"restart command timed out after {self.timeout:g}s")
+        except asyncio.CancelledError:
+            _kill_group(process.pid)
+            raise
         tail = output.decode(errors="replace").strip()[-200:]
         if process.returncode != 0:
             return Outcome.failed(f"restart command exited {process.returncode}: {tail}")
         return Outcome.ok(f"restart command succeeded{': ' + tail if tail else ''}")
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # the shell's session: its pid is the group's id

@@ -7,7 +7,7 @@ Contacts are stored by hash only; nothing secret is written here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,14 +90,17 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"journal read failed: {exc}") from exc
 
-    def resume(self, now: float) -> int:
+    def resume(self, now: float, *, keep: Collection[int] = ()) -> int:
         """At start-up: actions left running by a dead watchdog become `interrupted`. Whether such an
         action reached its target is unknown, so its open incident goes back to that rung: after the
-        cooldown the same least-force step is tried again instead of climbing because we crashed."""
+        cooldown the same least-force step is tried again instead of climbing because we crashed.
+        `keep`: ids of actions this process still runs (a replica taking the lease back mid-action)."""
+        ids = ",".join(str(int(i)) for i in keep)
+        spare = f"AND a.id NOT IN ({ids})" if ids else ""
         with self._tx() as db:
             cut_off = (
                 "FROM actions a WHERE a.incident = incidents.key AND a.result = ? "
-                "AND a.started_at >= incidents.opened_at"
+                f"AND a.started_at >= incidents.opened_at {spare}"
             )
             db.execute(
                 f"UPDATE incidents SET level = (SELECT MIN(a.level) {cut_off}) "
@@ -105,9 +108,31 @@ class Journal:
                 (RUNNING, RUNNING),
             )
             cursor = db.execute(
-                "UPDATE actions SET result = ?, finished_at = ? WHERE result = ?", (INTERRUPTED, now, RUNNING)
+                f"UPDATE actions AS a SET result = ?, finished_at = ? WHERE result = ? {spare}",
+                (INTERRUPTED, now, RUNNING),
             )
             return cursor.rowcount
+
+    def interrupt(self, action_id: int, detail: str, now: float) -> bool:
+        """A running action cut off on purpose (shutdown): recorded and judged as `resume` judges one a
+        dead watchdog left running, so the restarted watchdog carries on the same way. False when the
+        action had already ended."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT incident, level, started_at FROM actions WHERE id = ? AND result = ?",
+                (action_id, RUNNING),
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute(
+                "UPDATE incidents SET level = ? WHERE key = ? AND closed_at IS NULL AND opened_at <= ?",
+                (row[1], row[0], row[2]),
+            )
+            db.execute(
+                "UPDATE actions SET result = ?, detail = ?, finished_at = ? WHERE id = ?",
+                (INTERRUPTED, detail[:500], now, action_id),
+            )
+            return True
 
     def open_incidents(self) -> dict[str, Incident]:
         with self._reading() as db:
