@@ -6,7 +6,9 @@ by path, so a test causes a real failure after Dify has streamed the first answe
   /hang         never answers (the node's read timeout is 30 s)
   /slow[/N]     answers 200 after N seconds (default 3)
   /<3 digits>   answers that status (500, 502, 404, ...)
-  anything else answers 200 "ok"
+  anything else behaves as the default: 200 "ok" until `PUT /_default/<behaviour>` names another
+                (e.g. `/_default/500`, so a fixed query such as the watchdog's canary fails too;
+                `/_default/ok` restores it); `GET /_default` tells the current one
 
 Dify's ssrf_proxy.make_request (core/helper/ssrf_proxy.py) retries 429/500/502/503/504 and transport
 errors with backoff before the node fails, so a 5xx or /close query fails after a few seconds.
@@ -23,13 +25,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HANG_SECONDS = 600.0
 
 
+BEHAVIOURS = ("ok", "close", "truncate", "hang", "slow")
+
+
+def _known(head: str) -> bool:
+    return head in BEHAVIOURS or (len(head) == 3 and head.isdigit() and 200 <= int(head) <= 599)
+
+
 class FaultHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "upstreams-fault/1"
+    default = "ok"  # what a path naming no behaviour does; set with PUT /_default/<behaviour>
+
+    def do_PUT(self) -> None:
+        head, _, rest = self.path.split("?", 1)[0].lstrip("/").partition("/")
+        if head != "_default" or not _known(rest.partition("/")[0]):
+            self._answer(404, f"unknown behaviour {rest!r}; one of {', '.join(BEHAVIOURS)} or a status")
+            return
+        FaultHandler.default = rest
+        self._answer(200, rest)
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].lstrip("/")
+        if path == "_default":
+            self._answer(200, FaultHandler.default)
+            return
         head, _, rest = path.partition("/")
+        if not _known(head):
+            head, _, rest = FaultHandler.default.partition("/")
         if head == "close":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -32,7 +32,7 @@ from watchdog.probes.base import ProbeRunner
 from watchdog.probes.canary import CANARY_INPUTS, DifyCanary
 from watchdog.probes.dify import DifyProbes
 from watchdog.probes.evolution import EvolutionProbes
-from watchdog.recovery.problems import problems_from
+from watchdog.recovery.problems import Level, problems_from
 from watchdog.serving import ThreadedServer
 
 pytestmark = pytest.mark.integration
@@ -144,7 +144,7 @@ async def test_a_page_where_the_api_was_due_is_a_configuration_finding_never_dif
     findings = findings_of(results)
     assert {f.kind for f in findings} == {"dify_misconfigured"}
     assert all(f.severity is Severity.WARNING for f in findings)
-    assert problems_from(findings) == []  # nothing to restart
+    assert [p.start for p in problems_from(findings)] == [Level.HUMAN]  # a setting to fix: no restart
 
 
 async def test_unknown_conversation_keeps_its_message_without_the_route_hint(
@@ -227,7 +227,7 @@ async def test_canary_refused_before_streaming_is_a_configuration_finding(
     assert result.detail == f"HTTP 400: the app refused the canary {said}"
     findings = findings_of([result])
     assert [(f.kind, f.severity) for f in findings] == [("dify_misconfigured", Severity.WARNING)]
-    assert problems_from(findings) == []  # never a restart
+    assert [p.start for p in problems_from(findings)] == [Level.HUMAN]  # a setting to fix: no restart
 
 
 async def test_canary_stalled_with_only_pings_fails(
@@ -288,4 +288,4 @@ async def test_evolution_url_off_the_api_is_evolution_misconfigured(
     )
     findings = findings_of([version, listing])
     assert [(f.kind, f.severity) for f in findings] == [("evolution_misconfigured", Severity.WARNING)]
-    assert problems_from(findings) == []
+    assert [p.start for p in problems_from(findings)] == [Level.HUMAN]  # a setting to fix: no restart

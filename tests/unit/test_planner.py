@@ -313,3 +313,15 @@ def test_stalled_instances_are_symptoms_while_a_service_is_down() -> None:
     assert {p.key for p in problems_from([stalled, down])} == {"service:dify"}
     disconnected = f("instance_disconnected", "evolution:loja")
     assert {p.key for p in problems_from([stalled, disconnected, down])} == {"instance:loja", "service:dify"}
+
+
+def test_a_dify_app_or_model_failure_and_a_wrong_setting_go_to_a_person_never_a_restart() -> None:
+    def start(kind: str, **evidence: str) -> list[tuple[str, Level]]:
+        finding = Finding(kind, "dify", Severity.CRITICAL, "canary: Run failed", dict(evidence))
+        return [(p.key, p.start) for p in problems_from([finding])]
+
+    assert start("dify_canary_failed", failure="app") == [("human:dify_canary_failed:dify", Level.HUMAN)]
+    assert start("dify_canary_failed", failure="model") == [("human:dify_canary_failed:dify", Level.HUMAN)]
+    assert start("dify_misconfigured") == [("human:dify_misconfigured:dify", Level.HUMAN)]
+    # a canary that stalls (Dify hangs) is Dify's own fault: its restart is the repair
+    assert start("dify_canary_failed", failure="stalled") == [("service:dify", Level.SERVICE)]

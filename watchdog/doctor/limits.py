@@ -31,7 +31,11 @@ def _version_notes(snap: Snapshot) -> list[str]:
     version = versions.parse_version(snap.version)
     through = versions.shown(versions.VERIFIED_THROUGH)
     if version is None and not snap.version:
-        return ["version checks: none, GET / did not answer"]
+        why = "; ".join(snap.unread) or "no version in its answer"
+        return [
+            f"version checks: none, GET / did not answer ({why}); from 2.3.1 it fetches web.whatsapp.com "
+            "with no timeout, so an Evolution host without outbound access to it never answers there"
+        ]
     if version is None:
         return [f"version checks: {snap.version!r} is not a version number, so none were made"]
     if version > versions.VERIFIED_THROUGH:

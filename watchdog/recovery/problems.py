@@ -25,7 +25,18 @@ INSTANCE_KINDS = {"instance_disconnected", "instance_not_loaded", "instance_stal
 EVOLUTION_KINDS = {"evolution_down", "processor_dead", "inbound_stopped"}
 DIFY_KINDS = {"dify_down", "dify_silent", "dify_canary_failed"}
 # Only a person can fix these: a logout needs a QR scan, a wrong key or webhook needs a config change.
-HUMAN_KINDS = {"logged_out", "evolution_auth", "dify_auth", "webhook_misconfigured", "container_missing"}
+HUMAN_KINDS = {
+    "logged_out",
+    "evolution_auth",
+    "dify_auth",
+    "webhook_misconfigured",
+    "container_missing",
+    "evolution_misconfigured",  # a URL that answers a web page or a redirect: a setting to correct
+    "dify_misconfigured",  # the same, or Dify refusing the app call (missing inputs, wrong app mode)
+}
+# A Dify that answers but whose app or model fails (the canary's HTTP 200 then an `error` event) is not
+# repaired by restarting Dify: someone must look at the app, the model provider or its quota.
+APP_FAILURES = {"app", "model"}
 # error_burst escalates by the container it came from; `error` lines alone are not worth a restart.
 BURST_RULES_WORTH_A_RESTART = {
     "http_500",
@@ -98,7 +109,8 @@ def _symptom(problem: Problem, bigger: set[str], service_down: bool) -> bool:
 def _problem(finding: Finding, dify_containers: Sequence[str]) -> Problem | None:
     name = finding.target.partition(":")[2]
     kind = finding.kind
-    if kind in HUMAN_KINDS:
+    app_failed = kind == "dify_canary_failed" and finding.evidence.get("failure") in APP_FAILURES
+    if kind in HUMAN_KINDS or app_failed:
         return Problem(
             f"human:{kind}:{finding.target}", "evolution", Level.HUMAN, kinds=(kind,), summary=finding.summary
         )
