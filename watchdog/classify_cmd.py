@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from watchdog.signals.logrules import classify, records
+from watchdog.signals.logrules import RULE_ABOUT, classify, records
 
 
 def _lines(paths: Sequence[Path], stdin: TextIO) -> Iterator[str]:
@@ -24,7 +24,8 @@ def _lines(paths: Sequence[Path], stdin: TextIO) -> Iterator[str]:
 def run_classify(
     paths: Sequence[Path], *, as_json: bool, out: TextIO = sys.stdout, stdin: TextIO = sys.stdin
 ) -> int:
-    """One result per record, then a count per rule."""
+    """One result per record, then a count per rule (`about`: whose fault a rule's lines are evidence of,
+    e.g. Dify's errors that Evolution printed; null when it is the printer's own)."""
     counts: Counter[str] = Counter()
     for record in records(_lines(paths, stdin)):
         result = classify(record)
@@ -33,7 +34,13 @@ def run_classify(
         if as_json:
             print(
                 json.dumps(
-                    {"rule": result.rule, "level": result.level, "instance": result.instance, "line": record}
+                    {
+                        "rule": result.rule,
+                        "about": RULE_ABOUT.get(result.rule or ""),  # the service the line is evidence about
+                        "level": result.level,
+                        "instance": result.instance,
+                        "line": record,
+                    }
                 ),
                 file=out,
             )

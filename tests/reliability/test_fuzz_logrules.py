@@ -2,40 +2,59 @@
 line is bounded (linear): it runs on the event loop, so a slow line delays webhooks and probes.
 
 Found by this test: `X.*Y` rules (`[DifyService].*ERROR`, `[Webhook].*error`, `[Redis].*ERROR`) were
-quadratic; a 16 KiB line of repeated `[DifyService]` took ~0.4 s, a 200-line record over a minute.
+quadratic; a 16 KiB line of repeated `[DifyService]` took ~0.4 s, a 200-line record over a minute. The rules
+now match fixed text (`ERROR [DifyService] [object]`, `Request to URL <token> failed on attempt`) with no
+`.*` between two parts.
 """
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watchdog.signals.logrules import MAX_LINE, RULE_NAMES, _then, classify, clean, records
+from watchdog.signals.logrules import MAX_LINE, RULE_NAMES, RULES, classify, clean, records
 
 # Fragments of real upstream lines, so generated lines reach deep into the rules, not only the catch-all.
 FRAGMENTS = [
-    "[Evolution API] [loja] v2.3.0 123 - Tue Oct 21 2025 08:40:39 ",
+    "[Evolution API] [loja] 123 - Tue Dec 01 2026 00:22:26   ",
+    "[Evolution API]    v2.3.6  1   -  Tue Dec 01 2026 00:22:26     ",
     "ERROR ",
+    "WARN ",
     "[DifyService] ",
-    "[Webhook] ",
     "[WebhookController] ",
+    "[WAMonitoringService] ",
+    "[unhandledRejection] ",
     "[Redis] ",
     "[string] ",
+    "[object] ",
+    "{\n",
+    "  code: 'internal_server_error',\n",
+    "  status: 500\n}",
+    "SyntaxError: Unexpected end of JSON input",
     "stream errored out",
     '"code":"401"',
     'Instance "loja" - ',
     "LOGOUT",
-    "2024-07-24 06:33:40.123 ERROR [Dummy-1] [app.py:12] - ",
-    "[2024-07-24 06:33:40 +0000] [1] [CRITICAL] ",
+    "REMOVED",
+    "2026-12-01 00:22:25.983 ERROR [Dummy-2] [workflow_entry.py:124]  - ",
+    "2026-12-01 00:22:25,983 WARNING [ssrf_proxy.py:201] 738562e393 ",
+    "Request to URL ",
+    "http://127.0.0.1:18083/x",
+    " failed on attempt 1",
+    "http request node 17 failed to run",
+    "Failed to request plugin daemon",
+    "Unknown Error when workflow entry running",
+    "[2026-12-01 00:22:25 +0000] [1] [CRITICAL] ",
+    '127.0.0.1 - - [01/Dec/2026:00:22:29 +0000] "POST /v1/chat-messages HTTP/1.1" 200',
     "WORKER TIMEOUT",
     '{"level":50,"msg":"',
     '"}',
     "Conversation Not Exists",
     "Tentativa 3/10 falhou",
+    "Erro não recuperável (404)",
     "\x1b[31m",
     "\x1b[0m",
     "api-1  | ",
@@ -68,32 +87,21 @@ def test_five_thousand_generated_batches_of_lines(batch: list[str]) -> None:
     check(batch)
 
 
-pairs = [
-    (r"\[DifyService\]", "ERROR"),
-    ("ERROR", r"\[DifyService\]"),
-    (r"\[Webhook(?:Controller)?\]", "ERROR|error"),
-    (r"\[Redis\]", "ERROR"),
-]
-
-
-@settings(max_examples=300, deadline=None)
-@given(text=st.lists(st.sampled_from([*FRAGMENTS, "x", " "]), max_size=20).map("".join))
-def test_linear_form_matches_exactly_what_first_dot_star_later_matched(text: str) -> None:
-    """The rewrite of `first.*later` changes the cost, never the answer."""
-    for first, later in pairs:
-        slow = re.search(f"(?:{first}).*(?:{later})", text, re.IGNORECASE) is not None
-        fast = re.search(_then(first, later), text, re.IGNORECASE) is not None
-        assert slow == fast, (first, later, text)
-
-
 def test_adversarial_lines_take_linear_time() -> None:
     """A 200-line record of 16 KiB lines each repeating a rule's first token (never its second) classifies
     in about a second here; the quadratic rules needed over a minute. The bound is generous on purpose."""
-    tokens = ["[DifyService]", "[Webhook]", "[Redis]", "ERROR "]
-    body = [(tokens[i % 4] * (MAX_LINE // len(tokens[i % 4])))[:MAX_LINE] for i in range(199)]
-    record = "\n".join(["[Evolution API] 1 - Tue Oct 21 2025 08:40:39 LOG [X] [string] start", *body])
+    tokens = ["[DifyService]", "ERROR [DifyService] ", "Request to URL x", "node x", 'Instance "', "ERROR "]
+    body = [
+        (tokens[i % len(tokens)] * (MAX_LINE // len(tokens[i % len(tokens)])))[:MAX_LINE] for i in range(199)
+    ]
+    record = "\n".join(["[Evolution API] 1 - Tue Dec 01 2026 00:22:26 LOG [X] [string] start", *body])
     started = time.monotonic()
     result = classify(record)
     took = time.monotonic() - started
     assert result.rule in (None, *RULE_NAMES)
     assert took < 20, f"classify took {took:.1f}s for one record"
+
+
+def test_no_rule_scans_a_line_twice_from_each_start() -> None:
+    """The `.*` between two parts of a pattern was what made rules quadratic: none has one now."""
+    assert not [rule.name for rule in RULES if ".*" in rule.pattern.pattern.replace("(?=.*", "")]

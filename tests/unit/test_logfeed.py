@@ -16,7 +16,7 @@ from watchdog.signals.logstate import LogState
 from watchdog.signals.logwatch import FOLLOWING, LogLine
 
 EVO = "evolution_api"
-HEAD = "[Evolution API] [loja]  1  -  Tue Oct 21 2025 11:41:02   {level:<7}  [X]  [string] {text}"
+HEAD = "[Evolution API] [loja] 1 - Tue Dec 01 2026 00:22:26   {level}  [{context}] [string] {text}"
 
 
 async def until(condition: object, timeout: float = 20.0) -> None:
@@ -105,14 +105,14 @@ async def test_feed_classifies_records_and_flushes_the_last_one_when_lines_stop(
         [EVO], state=state, metrics=metrics, docker_url="unix:///nowhere", on_change=lambda: changes.append(1)
     )
     lines = [
-        HEAD.format(level="ERROR", text="Message stream error:"),
-        "  at processor (index.js:1)",
-        HEAD.format(level="INFO", text="ok"),
-        HEAD.format(level="WARN", text='Instance "loja" - LOGOUT'),
+        HEAD.format(level="ERROR", context="DifyService", text="").replace("[string]", "[object]"),
+        "{ code: 'not_found', message: 'Conversation Not Exists.', status: 404 }",
+        HEAD.format(level="INFO", context="X", text="ok"),
+        HEAD.format(level="WARN", context="WAMonitoringService", text='Instance "loja" - LOGOUT'),
     ]
     feed._deliver([LogLine(EVO, n, text) for n, text in enumerate(lines)])
     assert metrics.log_lines.labels(container=EVO)._value.get() == 4
-    assert metrics.log_events.labels(container=EVO, rule="message_processor_error")._value.get() == 1
+    assert metrics.log_events.labels(container=EVO, rule="dify_error")._value.get() == 1
     # the logout is the last record: complete only once no line came for IDLE_FLUSH_SECONDS
     assert metrics.log_events.labels(container=EVO, rule="whatsapp_logged_out")._value.get() == 0
     await until(

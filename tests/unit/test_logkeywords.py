@@ -16,6 +16,7 @@ from watchdog.signals.logrules import (
     ERROR_RULE,
     FOLDS_TO_ASCII,
     GATES,
+    ROUTINE_LEVELS,
     RULES,
     Classified,
     Rule,
@@ -34,10 +35,11 @@ FOLDING = "\u0130\u0131\u017f\u212a"
 
 
 def slow_classify(record: str) -> Classified:
-    """Classification as it was before the keywords: every rule's regex, in table order."""
+    """Classification as it was before the keywords: every rule's regex, in table order (none for records
+    at a routine level)."""
     level, instance = _level_and_instance(record.split("\n", 1)[0])
     for rule in RULES:
-        if rule.pattern.search(record):
+        if level not in ROUTINE_LEVELS and rule.pattern.search(record):
             return Classified(rule.name, level, instance, record)
     return Classified(ERROR_RULE if level in ERROR_LEVELS else None, level, instance, record)
 

@@ -9,18 +9,35 @@ from collections.abc import Iterable, Iterator
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 COMPOSE_PREFIX = re.compile(r"^[A-Za-z0-9][\w.-]*\s*\|\s?")
-# Evolution's console logger; the product name varies in forks, `[instance]` and `v<version>` are optional.
+# Evolution's console logger (src/config/logger.config.ts, 2.3.6): `[Evolution API] [instance] pid - date
+# LEVEL [context] [typeof] value`; the colour mode adds `v<version>` and spaces, the `[instance]` tag is there
+# only for loggers an instance owns. The product name varies in forks.
 EVOLUTION_HEAD = re.compile(
-    r"^\[(?P<product>[^\]]+)\]\s+(?:\[(?P<inst>[^\]]+)\]\s+)?(?:v(?P<ver>[\d.]+)\s+)?(?P<pid>\d+)\s+-\s+"
+    r"^\[(?P<product>[^\]]+)\]\s+(?:\[(?P<inst>[^\]]+)\]\s+)?(?:v(?P<ver>\d[\w.-]*)\s+)?(?P<pid>\d+)\s+-\s+"
     r"(?P<ts>\w{3} \w{3} \d{2} \d{4} \d\d:\d\d:\d\d)\s+(?P<lvl>LOG|INFO|WARN|ERROR|DEBUG|VERBOSE|DARK)\s+"
     r"\[(?P<ctx>[^\]]+)\]\s+\[(?P<type>\w+)\]\s*(?P<msg>.*)$"
 )
+# Dify 1.12.1's default LOG_FORMAT (api/configs/feature/__init__.py, LoggingConfig; Docker deployments keep
+# it, with docker-compose's LOG_DATEFORMAT `%Y-%m-%d %H:%M:%S`): `%(asctime)s.%(msecs)03d %(levelname)s
+# [%(threadName)s] [%(filename)s:%(lineno)d] %(trace_id)s - %(message)s`, the trace id 32 hex or empty (then
+# two spaces before `-`). Also read: no LOG_DATEFORMAT (`,msecs` in asctime) and the pre-trace-id `] - `.
 DIFY_HEAD = re.compile(
-    r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) (?P<lvl>DEBUG|INFO|WARNING|ERROR|CRITICAL) "
-    r"\[(?P<thread>[^\]]+)\] \[(?P<where>[^:\]]+):\d+\] (?:[0-9a-f]{32} )?- (?P<msg>.*)$"
+    r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d{3})?\.\d{3}) (?P<lvl>DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+    r"\[(?P<thread>[^\]]*)\] \[(?P<where>[^:\]]+):\d+\] +(?:(?P<trace>[0-9a-f]{32}) +)?- (?P<msg>.*)$"
 )
+# A source install copying api/.env.example: `%(asctime)s,%(msecs)d %(levelname)-2s [%(filename)s:%(lineno)d]
+# %(req_id)s %(message)s`, the request id 10 hex or empty (core/logging/context.py), no ` - `.
+DIFY_SOURCE_HEAD = re.compile(
+    r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d{1,3})+) (?P<lvl>DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+    r"\[(?P<where>[^:\]]+):\d+\] (?:(?P<req>[0-9a-f]{10}) | )(?P<msg>.*)$"
+)
+# gunicorn 23 (Dify's api server): its own log (glogging.py error_fmt, datefmt `[%Y-%m-%d %H:%M:%S %z]`) and,
+# with `--access-logfile -`, the default access_log_format `%(h)s %(l)s %(u)s %(t)s "%(r)s" ...`.
 GUNICORN_HEAD = re.compile(
     r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[(?P<lvl>[A-Z]+)\] (?P<msg>.*)$"
+)
+GUNICORN_ACCESS = re.compile(
+    r'^(?P<addr>[^\s\[]+) \S+ \S+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "(?P<msg>.*)$'
 )
 MAX_LINE = 16 * 1024
 
@@ -40,16 +57,20 @@ def head_match(line: str) -> re.Match[str] | None:
     first = line[:1]
     if first == "[":
         return EVOLUTION_HEAD.match(line) or GUNICORN_HEAD.match(line)
-    if first == "{" or not first:
+    if first == "{" or first.isspace() or not first:
         return None
-    return DIFY_HEAD.match(line)
+    if first.isdigit():
+        return DIFY_HEAD.match(line) or DIFY_SOURCE_HEAD.match(line) or GUNICORN_ACCESS.match(line)
+    return GUNICORN_ACCESS.match(line)
 
 
 def is_head(line: str) -> bool:
     """A line that starts a record; anything else continues the previous one (objects, tracebacks)."""
     return bool(
         head_match(line)
-        or (line.startswith("{") and line.rstrip().endswith("}") and len(line) > 2)  # one-line pino JSON
+        # one-line JSON (Baileys' pino, Dify's LOG_OUTPUT_FORMAT=json); Evolution's util.inspect objects
+        # (`{ key: 'value' }` or `{` alone) continue the head line before them
+        or (line.startswith('{"') and line.rstrip().endswith("}"))
     )
 
 

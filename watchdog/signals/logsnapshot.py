@@ -1,7 +1,7 @@
 """One-shot log reading for `check`: what each container wrote since it started (at most an hour).
 
-Some faults show only in logs (a dead message processor prints `Message stream error:` once and the
-API still says `open`), so `check` reads them back instead of following them.
+Some faults show only in logs (a WhatsApp logout, Dify's errors as Evolution's DifyService printed them,
+gunicorn killing a stuck worker), so `check` reads them back instead of following them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""What the containers' logs say: error bursts, logouts, a dead message processor, a silent Dify.
+"""What the containers' logs say: error bursts, logouts, a silent Dify, containers out of reach.
 
-Pure: classified records and follower states in, findings out; time from the injected clock.
+Pure: classified records and follower states in, findings out; time from the injected clock. A dead message
+processor prints nothing in Evolution 2.3.x (its handler catches its own errors): signals/conversations.py
+finds it from inbound silence, not from here.
 """
 
 from __future__ import annotations
@@ -11,24 +13,25 @@ from collections.abc import Callable, Sequence
 from watchdog.clock import Clock
 from watchdog.config import Settings
 from watchdog.model import Finding, Severity, instance_target
-from watchdog.signals.logrules import Classified
+from watchdog.signals.logrules import RULE_ABOUT, Classified
 from watchdog.signals.logwatch import FOLLOWING, MISSING, UNREACHABLE
 
 ERROR_BURST = "error_burst"
 LOGGED_OUT = "logged_out"
-PROCESSOR_DEAD = "processor_dead"
 DIFY_SILENT = "dify_silent"
 DOCKER_UNREACHABLE = "docker_unreachable"
 CONTAINER_MISSING = "container_missing"
 LOG_FINDING_KINDS = (
     ERROR_BURST,
     LOGGED_OUT,
-    PROCESSOR_DEAD,
     DIFY_SILENT,
     DOCKER_UNREACHABLE,
     CONTAINER_MISSING,
 )
 LOGOUT_MEMORY_SECONDS = 600.0  # a logout stays a finding this long unless the instance connects again
+# Evolution's own lines (monitor.service.ts:367, whatsapp.baileys.service.ts:454), read without a rule:
+REMOVED = '" - REMOVED'  # an operator deleted the instance: a logout before it is no longer news
+CONNECTED = "CONNECTED TO WHATSAPP"
 
 
 def container_target(name: str) -> str:
@@ -57,7 +60,6 @@ class LogState:
         self.follow_state: dict[str, tuple[str, str]] = {}
         self._events: dict[tuple[str, str], deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
         self._logged_out: dict[str, float] = {}
-        self._processor_error: float | None = None
 
     def line(self, container: str) -> None:
         self.last_line[container] = self.clock.monotonic()
@@ -71,17 +73,11 @@ class LogState:
             return
         if result.rule == "whatsapp_logged_out" and result.instance:
             self._logged_out[result.instance] = now
-        elif result.rule is None and result.instance and "CONNECTED TO WHATSAPP" in result.text:
+        elif result.rule is None and result.instance and (CONNECTED in result.text or REMOVED in result.text):
             self._logged_out.pop(result.instance, None)
-        elif result.rule == "message_processor_error":
-            self._processor_error = now
 
     def follower(self, container: str, state: str, detail: str) -> None:
-        previous = self.follow_state.get(container)
         self.follow_state[container] = (state, detail)
-        # Followed again after a stop, a gap or with a new id: the process restarted, its processor is fresh.
-        if container == self.evolution and state == FOLLOWING and previous not in (None, (state, detail)):
-            self._processor_error = None
         if state == FOLLOWING:
             self.last_line.setdefault(container, self.clock.monotonic())
 
@@ -93,26 +89,13 @@ class LogState:
             while times and now - times[0] > self.burst_window:
                 times.popleft()
             if len(times) >= self.burst_count:
-                found.append(
-                    Finding(
-                        ERROR_BURST,
-                        container_target(container),
-                        Severity.CRITICAL if rule != "error" else Severity.WARNING,
-                        f"{len(times)} {rule} lines in {self.burst_window:g}s",
-                        {"rule": rule, "count": len(times), "container": container},
-                    )
-                )
+                found.append(self._burst(container, rule, len(times)))
         for instance, at in list(self._logged_out.items()):
             if now - at > LOGOUT_MEMORY_SECONDS:
                 del self._logged_out[instance]
                 continue
             summary = "WhatsApp logged this instance out (device removed): it needs a new QR scan"
             found.append(Finding(LOGGED_OUT, instance_target(instance), Severity.CRITICAL, summary))
-        if self._processor_error is not None:
-            summary = "the message processor failed (Message stream error); inbound stops until a restart"
-            found.append(
-                Finding(PROCESSOR_DEAD, container_target(self.evolution), Severity.CRITICAL, summary)
-            )
         for name in self.dify:
             silent = now - self.last_line.get(name, now)
             if silent > self.dify_silent_seconds and inbound_within(self.dify_silent_seconds):
@@ -133,6 +116,19 @@ class LogState:
             elif state == MISSING:
                 found.append(Finding(CONTAINER_MISSING, container_target(name), Severity.WARNING, detail))
         return _dedupe(found)
+
+    def _burst(self, container: str, rule: str, count: int) -> Finding:
+        """`service`: what the lines are evidence about (Dify's errors that Evolution printed are Dify's)."""
+        own = "evolution" if container == self.evolution else "dify" if container in self.dify else container
+        service = RULE_ABOUT.get(rule, own)
+        where = "" if service == own else f" ({service}'s, as {container} logged them)"
+        return Finding(
+            ERROR_BURST,
+            container_target(container),
+            Severity.CRITICAL if rule != "error" else Severity.WARNING,
+            f"{count} {rule} lines in {self.burst_window:g}s{where}",
+            {"rule": rule, "count": count, "container": container, "service": service},
+        )
 
 
 def log_state_for(settings: Settings, clock: Clock) -> LogState | None:
