@@ -90,6 +90,7 @@ def running_stack(
             dify_url=dify_server.url + "/v1",
             dify_api_key=DIFY_KEY,
             reconnect_seconds=0.05,
+            time_scale=0.1,  # upstream's reply delays (>= 2 s) at the pace of the settings above
         )
         evolution_sim, evolution_app = build_evolution(opts, log=SimLog(log))
         evolution_server = stack.enter_context(ThreadedServer(evolution_app))

@@ -17,6 +17,7 @@ import pytest
 from tests.integration.stack import EVOLUTION_KEY, Stack, running_stack, wait_until
 from watchdog.doctor.command import run_doctor
 from watchdog.serving import free_port
+from watchdog.sim.bots import SETTING_COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -331,21 +332,28 @@ def test_cli_bad_setting_exits_2() -> None:
 
 
 def test_emulator_dify_settings_and_stored_status_follow_upstream() -> None:
+    """The settings row createBot made from the bot (base-chatbot.controller.ts:139); `dify/settings` takes
+    every column (dify.schema.ts `difySettingSchema`) and answers 200; a partial body is a 400."""
     with running_stack() as stack:
         base, key = stack.evolution_url, {"apikey": EVOLUTION_KEY}
         defaults = stack.http.get(f"{base}/dify/fetchSettings/loja", headers=key).json()
-        saved = stack.http.post(
+        partial = stack.http.post(
             f"{base}/dify/settings/loja", json={"expire": 0, "stopBotFromMe": False}, headers=key
+        )
+        full = {k: v for k, v in defaults.items() if k in SETTING_COLUMNS}
+        saved = stack.http.post(
+            f"{base}/dify/settings/loja", json={**full, "expire": 0, "stopBotFromMe": False}, headers=key
         )
         after = stack.http.get(f"{base}/dify/fetchSettings/loja", headers=key).json()
         refused = stack.http.get(f"{base}/dify/fetchSettings/loja", headers={"apikey": "wrong"})
         stack.fault("evolution", "socket_closed", instance="loja")
         rows = stack.http.get(f"{base}/instance/fetchInstances", headers=key).json()
         live = stack.http.get(f"{base}/instance/connectionState/loja", headers=key).json()
-    assert (defaults["expire"], defaults["keywordFinish"], defaults["stopBotFromMe"]) == (300, "bye", True)
-    assert (defaults["debounceTime"], defaults["listeningFromMe"]) == (1, True)
-    assert saved.status_code == 201
-    assert (after["expire"], after["stopBotFromMe"], after["keywordFinish"]) == (0, False, "bye")
+    assert (defaults["expire"], defaults["keywordFinish"], defaults["stopBotFromMe"]) == (300, "#sair", True)
+    assert (defaults["debounceTime"], defaults["listeningFromMe"]) == (0, True)
+    assert partial.status_code == 400
+    assert saved.status_code == 200
+    assert (after["expire"], after["stopBotFromMe"], after["keywordFinish"]) == (0, False, "#sair")
     assert refused.status_code == 401
     assert live["instance"]["state"] == "connecting"
     assert next(r for r in rows if r["name"] == "loja")["connectionStatus"] == "open"  # persisted, stale

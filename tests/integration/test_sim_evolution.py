@@ -38,7 +38,7 @@ def evolution(
     stream = stream or io.StringIO()
     opts = opts or EvolutionOptions(instances=("loja", "suporte"))
     sim, app = build_evolution(
-        replace(opts, reconnect_seconds=0.05), log=SimLog(stream, color=opts.log_color)
+        replace(opts, reconnect_seconds=0.05, time_scale=0.1), log=SimLog(stream, color=opts.log_color)
     )
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, headers={"apikey": KEY}) as client:
         yield sim, client, stream
@@ -154,7 +154,9 @@ def test_global_webhook_envelope_is_upstream_shaped(receiver: Receiver) -> None:
         token = sim.instances["loja"].token
     assert path == "/webhook/evolution"
     assert body["event"] == "messages.upsert" and body["instance"] == "loja"
-    assert body["destination"] == receiver.url + "/webhook/evolution"
+    # the global copy names `<global URL>/<event>` as destination when the instance has no webhook of its
+    # own, by-events on or off (webhook.controller.ts:101)
+    assert body["destination"] == receiver.url + "/webhook/evolution/messages-upsert"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["date_time"])
     assert body["apikey"] == token and body["sender"].endswith("@s.whatsapp.net")
     data = body["data"]
@@ -205,19 +207,31 @@ def test_send_text_answers_201_and_refuses_when_not_connected(receiver: Receiver
     assert refused.status_code == 500 and refused.json()["response"]["message"] == "Connection Closed"
 
 
-def test_processor_dead_loses_inbound_and_logs_the_stream_error(receiver: Receiver) -> None:
+def test_processor_dead_loses_inbound_silently(receiver: Receiver) -> None:
+    """2.3.x never prints `Message stream error:` (the processor catches its own errors, and one destroyed by
+    logout, whatsapp.baileys.service.ts:264, just stops): inbound vanishes while the state says open."""
     opts = EvolutionOptions(instances=("loja",), webhook_url=receiver.url, faults=("processor_dead",))
     with evolution(opts) as (_, client, stream):
+        before = stream.getvalue()
         outcome = client.post(
             "/_sim/inbound", json={"instance": "loja", "remoteJid": JID, "text": "Oi"}
         ).json()
         state = client.get("/instance/connectionState/loja").json()
         client.post("/message/sendText/loja", json={"number": "5511987600001", "text": "ping"})
         receiver.wait_for(lambda posts: len(posts) >= 1)
+        during = stream.getvalue()[len(before) :]
     assert outcome == {"outcome": "lost"}
     assert state["instance"]["state"] == "open"  # the API still says open
     assert receiver.events() == ["send.message"]  # no messages.upsert ever arrived
-    assert "Message stream error:" in stream.getvalue()
+    assert "ERROR" not in during and "stream error" not in during  # and nothing was logged
+
+
+def test_video_notes_are_messages_of_their_own_type(receiver: Receiver) -> None:
+    opts = EvolutionOptions(instances=("loja",), webhook_url=receiver.url)
+    with evolution(opts) as (_, client, _log):
+        client.post("/_sim/inbound", json={"instance": "loja", "remoteJid": JID, "kind": "ptv"})
+        body = receiver.wait_for(lambda posts: len(posts) >= 1)[0][2]
+    assert body["data"]["messageType"] == "ptvMessage" and "ptvMessage" in body["data"]["message"]
 
 
 def test_inbound_while_connecting_is_queued_and_delivered_after_restart(receiver: Receiver) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from watchdog.sim.evolution import EVOLUTION_FAULTS
 from watchdog.sim.faults import FaultError, FaultSet
-from watchdog.sim.messages import dify_query, message_data
+from watchdog.sim.messages import bot_content, message_data
 from watchdog.sim.webhooks import WebhookConfig, event_config_name, event_path, local_time_with_z
 
 
@@ -42,6 +42,8 @@ def test_event_names_for_config_and_by_events_paths() -> None:
     assert event_path("connection.update") == "connection-update"
     hook = WebhookConfig(url="http://x", events=["SEND_MESSAGE"])
     assert hook.wants("send.message") and not hook.wants("messages.upsert")
+    assert not WebhookConfig(url="http://x", events=[]).wants("send.message")  # events are stored in full
+    assert WebhookConfig(url="http://x").wants("send.message")  # the global hook: every event
     assert not WebhookConfig(url="http://x", enabled=False).wants("send.message")
 
 
@@ -55,9 +57,11 @@ class _Inst:
 
 
 def test_media_is_encoded_for_dify_as_upstream_does() -> None:
-    assert dify_query("text", "Oi", "3EB0AA") == "Oi"
-    assert dify_query("image", "foto", "3EB0AA") == "imageMessage|3EB0AA|foto"
-    assert dify_query("audio", "", "3EB0AA") == "audioMessage|3EB0AA"
+    assert bot_content("text", "Oi", "3EB0AA") == "Oi"
+    assert bot_content("image", "foto", "3EB0AA") == "imageMessage|3EB0AA|foto"
+    assert bot_content("image", "", "3EB0AA") == "imageMessage|3EB0AA"
+    assert bot_content("audio", "", "3EB0AA") == "audioMessage|3EB0AA"
+    assert bot_content("sticker", "", "3EB0AA") is None and bot_content("ptv", "", "3EB0AA") is None
     data = message_data(_Inst(), "5511@s.whatsapp.net", "3EB0AA", kind="audio", text="")
     assert data["messageType"] == "audioMessage" and data["message"]["audioMessage"]["ptt"] is True
     with pytest.raises(ValueError, match="unknown message kind"):

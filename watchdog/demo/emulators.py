@@ -25,6 +25,9 @@ DIFY_KEY = "app-demo"
 INSTANCES = ("loja", "suporte")
 SERVICES = ("dify", "evolution")  # in start order: Evolution's bots call Dify
 START_DEADLINE = 20.0
+# Upstream's reply delays (>= 2 s: a 1 s send timer plus 1 s of typing) at the demo's pace: its turnaround
+# threshold is 1 s where the product's default is 5 s.
+TIME_SCALE = 0.2
 
 
 class EmulatorSet(ABC):
@@ -49,6 +52,7 @@ class EmulatorSet(ABC):
             *base, "--port", str(self.evolution_port), "--api-key", EVOLUTION_KEY,
             "--instances", ",".join(INSTANCES), "--dify-url", self.dify_url + "/v1", "--dify-key", DIFY_KEY,
             "--debounce", "0.1", "--traffic-interval", str(self.traffic_interval), "--contacts", "3",
+            "--time-scale", str(TIME_SCALE),
             "--media-ratio", "0.2", "--state-file", str(self.workdir / "evolution-db.json"),
         ]  # fmt: skip
 

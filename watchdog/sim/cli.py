@@ -39,8 +39,14 @@ def add_sim_arguments(sim: argparse.ArgumentParser) -> None:
     evo.add_argument("--contacts", type=int, default=5)
     evo.add_argument("--media-ratio", type=float, default=0.2)
     evo.add_argument("--log-color", action="store_true", help="LOG_COLOR=true format")
+    evo.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiplies upstream's own waits (reply delays); 1 = real",
+    )
     dify = sim.add_argument_group("dify")
-    dify.add_argument("--mode", default="chat", choices=["chat", "agent-chat"])
+    dify.add_argument("--mode", default="chat", choices=["chat", "agent-chat", "advanced-chat", "completion"])
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -74,6 +80,7 @@ def _build(args: argparse.Namespace) -> Starlette:
             media_ratio=args.media_ratio,
             version=args.version_string or "2.3.6",
             log_color=args.log_color,
+            time_scale=args.time_scale,
         )
         return build_evolution(opts)[1]
     from watchdog.sim.runner import DifyOptions, build_dify
@@ -81,7 +88,7 @@ def _build(args: argparse.Namespace) -> Starlette:
     return build_dify(
         DifyOptions(
             api_keys=(args.api_key or "app-sim",),
-            version=args.version_string or "1.13.3",
+            version=args.version_string or "1.12.1",
             mode=args.mode,
             faults=tuple(args.fault),
             state_file=args.state_file,

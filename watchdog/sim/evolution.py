@@ -1,36 +1,40 @@
-"""Evolution API 2.3 emulator core: instances, the Dify integration, message flow and faults.
+"""Evolution API 2.3.6 emulator core: instances and their connection, inbound messages, faults, the database.
 
-Faithful to shared/reference/evolution-api.md where the watchdog depends on it: Dify is called with
-no timeout, a stale conversation_id fails every later message of that contact, errors are only
-logged, bot replies arrive as `send.message`. Persistent rows (instances, bots, sessions, webhooks)
-can live in a JSON file standing in for Postgres; connection state, faults and the message
-processor live in memory and are lost when the process restarts, as upstream.
+What it follows (upstream source, src/api/): connection states from whatsapp.baileys.service.ts
+`connectionUpdate` (connecting and open post `connection.update`; a reconnect after a drop posts no
+`close`), instance.controller.ts (`restartInstance` answers before anything changed: the state is still
+`open` right after the call; on `close` or an instance not in memory, HTTP 200 `{"error": true}`),
+monitor.service.ts (`remove.instance`/`logout.instance` webhooks carry `data: null`). An instance made
+through the API has no WhatsApp account: it connects forever, as observed on 2.3.6 with WhatsApp out of
+reach. Persistent rows (instances, bots, settings, sessions, webhooks) can live in a JSON file standing in
+for Postgres; connection state, faults and the message processor live in memory, lost on restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import secrets
 import time
 import uuid
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from watchdog.sim import store
+from watchdog.sim.bots import Bot, Session, bots_settings, change_status, cuid, settings_row
+from watchdog.sim.chatbot import DifyIntegration, Inbound
 from watchdog.sim.faults import FaultSet, FaultType
 from watchdog.sim.logfmt import SimLog
-from watchdog.sim.messages import MEDIA_KINDS, dify_query, message_data, new_message_id, reply_data
+from watchdog.sim.messages import bot_content, message_data, new_message_id, reply_data
 from watchdog.sim.webhooks import WebhookConfig, WebhookSender
 
 EVOLUTION_FAULTS = [
     FaultType(
         "processor_dead",
-        "an instance's message processor died: its inbound stops until the process restarts",
+        "an instance's message processor died, silently: its inbound is lost while it says open, until "
+        "the process restarts",
         {"instance": ""},
     ),
     FaultType("socket_closed", "the WhatsApp socket dropped and sticks in 'connecting'", {"instance": ""}),
@@ -49,48 +53,9 @@ EVOLUTION_FAULTS = [
     FaultType("hang", "every route accepts the connection and never answers"),
 ]
 STATE_FAULTS = {"socket_closed", "instance_unloaded"}
-# `dify/fetchSettings` when nothing was saved (reference: defaults of the Dify settings row).
-DIFY_SETTINGS_DEFAULTS: dict[str, Any] = {
-    "expire": 300,
-    "keywordFinish": "bye",
-    "delayMessage": 1000,
-    "unknownMessage": "",
-    "listeningFromMe": True,
-    "stopBotFromMe": True,
-    "keepOpen": False,
-    "debounceTime": 1,
-    "ignoreJids": [],
-    "difyIdFallback": None,
-}
 OFFLINE_QUEUE_LIMIT = 1000
-
-
-@dataclass
-class Bot:
-    id: str
-    api_url: str
-    api_key: str
-    bot_type: str = "chatBot"
-    enabled: bool = True
-    trigger_type: str = "all"
-    keyword_finish: str = "#sair"
-    debounce_time: float = 1.0
-    delay_message_ms: int = 0
-    stop_bot_from_me: bool = True
-    expire: int = 300
-
-
-@dataclass
-class Session:
-    id: str
-    remote_jid: str
-    session_id: str
-    bot_id: str
-    push_name: str = ""
-    status: str = "opened"
-    await_user: bool = False
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
+BAILEYS_RETRY_SECONDS = 0.5  # observed: an unpaired instance retries about every 0.5 s, forever
+RESTART_DROP_SECONDS = 0.2  # how long after `instance/restart` answers the old socket is gone
 
 
 @dataclass
@@ -98,24 +63,26 @@ class Instance:
     name: str
     id: str
     token: str
-    owner_jid: str
-    profile_name: str = "Loja"
+    owner_jid: str | None  # None: no WhatsApp account paired (made through the API here)
+    profile_name: str | None = "Loja"
     bots: list[Bot] = field(default_factory=list)
     sessions: dict[str, Session] = field(default_factory=dict)
     webhook: WebhookConfig | None = None
     created_at: float = field(default_factory=time.time)
-    # connectionStatus as persisted: written on open and close only, so it says open while connecting
-    stored_status: str = "open"
-    dify_settings: dict[str, Any] | None = None  # None = never saved: fetchSettings answers the defaults
+    # connectionStatus as persisted: written on open and on a final close only, so it lags the live state
+    stored_status: str = "close"
+    dify_settings: dict[str, Any] | None = None
     # in memory only
-    state: str = "open"
+    state: str = "close"
     loaded: bool = True
+    wuid: str | None = None  # set once connected in this process; webhooks carry it as `sender`
+    processor_dead: bool = False  # a logout destroys the message processor for good (until restart)
     wedged: set[str] = field(default_factory=set)
     offline: deque[tuple[str, str, str, str]] = field(
         default_factory=lambda: deque(maxlen=OFFLINE_QUEUE_LIMIT)
     )
-    debounce: dict[str, tuple[asyncio.TimerHandle, list[tuple[str, str]]]] = field(default_factory=dict)
     message_count: int = 0
+    connect_task: asyncio.TimerHandle | None = None
 
 
 class EvolutionSim:
@@ -131,6 +98,7 @@ class EvolutionSim:
         whatsapp_web_version: str = "2.3000.1023204200",
         state_file: Path | None = None,
         reconnect_seconds: float = 0.5,
+        time_scale: float = 1.0,
     ) -> None:
         self.api_key = api_key
         self.http = http
@@ -141,39 +109,67 @@ class EvolutionSim:
         self.whatsapp_web_version = whatsapp_web_version
         self.state_file = state_file
         self.reconnect_seconds = reconnect_seconds
+        self.time_scale = time_scale
         self.instances: dict[str, Instance] = {}
-        self.dify_calls = 0
-        self._processor_error_logged: set[str] = set()
+        self.dify = DifyIntegration(self)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._load()
+        for inst in store.load(state_file, Instance):
+            self.instances[inst.name] = inst
+            if inst.owner_jid is not None:
+                inst.state, inst.wuid = "open", inst.owner_jid  # reconnected with its saved credentials
+
+    @property
+    def dify_calls(self) -> int:
+        return self.dify.calls
 
     # ---- set-up -------------------------------------------------------------------------------
 
     def add_instance(self, name: str, *, number: str | None = None) -> Instance:
+        """An instance already paired with a WhatsApp account, connected."""
         if name in self.instances:
             return self.instances[name]
         number = number or f"55119{len(self.instances) + 1:08d}"
-        inst = Instance(
-            name=name,
-            id=str(uuid.uuid4()),
-            token=secrets.token_hex(16).upper(),
-            owner_jid=f"{number}@s.whatsapp.net",
-        )
+        jid = f"{number}@s.whatsapp.net"
+        inst = Instance(name=name, id=str(uuid.uuid4()), token=_token(), owner_jid=jid, stored_status="open")
+        inst.state, inst.wuid = "open", jid
         self.instances[name] = inst
-        self._persist()
+        self.persist()
+        return inst
+
+    def create_instance(self, name: str, *, token: str | None = None) -> Instance:
+        """`instance/create`: a row with status close; Baileys starts only on connect (or qrcode:true)."""
+        inst = Instance(name=name, id=str(uuid.uuid4()), token=token or _token(), owner_jid=None)
+        inst.profile_name = None
+        self.instances[name] = inst
+        self.persist()
+        self.emit(inst, "instance.create", {"instanceName": name, "instanceId": inst.id})
         return inst
 
     def add_dify_bot(self, name: str, *, api_url: str, api_key: str, **options: Any) -> Bot:
-        bot = Bot(id=_cuid(), api_url=api_url.rstrip("/"), api_key=api_key, **options)
-        self.instances[name].bots.append(bot)
-        self._persist()
+        """A bot as the manager creates it (every column filled), with the settings row createBot makes."""
+        inst = self.instances[name]
+        bot = Bot(id=cuid(), api_url=api_url.rstrip("/"), api_key=api_key, instance_id=inst.id, **options)
+        inst.bots.append(bot)
+        if inst.dify_settings is None:
+            inst.dify_settings = settings_row(bots_settings(bot), instance_id=inst.id)
+        self.persist()
         return bot
+
+    def bot_by_id(self, bot_id: str) -> Bot | None:
+        return next((b for i in self.instances.values() for b in i.bots if b.id == bot_id), None)
 
     def startup_logs(self, port: int) -> None:
         self.log.evolution("INFO", "ServerUP", f"HTTP - ON: {port}")
         for inst in self.instances.values():
-            self.log.evolution("INFO", "ChannelStartupService", "Baileys version: 6.7.18", instance=inst.name)
-            self.log.evolution("INFO", "ChannelStartupService", "CONNECTED TO WHATSAPP", instance=inst.name)
+            if inst.state == "open":
+                self.log.evolution(
+                    "INFO", "ChannelStartupService", "Baileys version: 7.0.0", instance=inst.name
+                )
+                self.log.evolution(
+                    "INFO", "ChannelStartupService", "CONNECTED TO WHATSAPP", instance=inst.name
+                )
+            elif inst.stored_status == "connecting" or inst.owner_jid is None:
+                self.connect(inst.name)  # every instance in the database is loaded and started
 
     # ---- faults applied as state ---------------------------------------------------------------
 
@@ -187,13 +183,78 @@ class EvolutionSim:
         targets = [
             i for i in self.instances.values() if not params.get("instance") or i.name == params["instance"]
         ]
-        if name == "socket_closed":
-            for inst in targets:
-                self._set_state(inst, "connecting", 200)
+        for inst in targets:
+            if name == "socket_closed":
+                self._set_state(inst, "connecting")
                 self.log.evolution("WARN", "ChannelStartupService", "Connection Closed", instance=inst.name)
-        elif name == "instance_unloaded":
-            for inst in targets:
+            else:
                 inst.loaded = False
+
+    # ---- connection ----------------------------------------------------------------------------
+
+    def connect(self, name: str) -> None:
+        """Start Baileys: a paired instance opens; an unpaired one posts `connecting` on every retry."""
+        inst = self.instances[name]
+        self._set_state(inst, "connecting")
+        delay = self.reconnect_seconds if inst.owner_jid else BAILEYS_RETRY_SECONDS * self.time_scale
+        self._schedule(inst, delay, self._connected if inst.owner_jid else self._retry)
+
+    def restart(self, name: str) -> bool:
+        """`instance/restart`: False (the HTTP 200 error body) on close or when not in memory. Otherwise
+        it answers first; the old socket ends a moment later and the instance reconnects."""
+        inst = self.instances[name]
+        if not inst.loaded or inst.state == "close":
+            return False
+        self._schedule(inst, RESTART_DROP_SECONDS * self.time_scale, lambda i: self.connect(i.name))
+        return True
+
+    def delete(self, name: str) -> None:
+        """`instance/delete`: `instance.delete`, then `remove.instance` with data null, then the rows go."""
+        inst = self.instances[name]
+        self._cancel(inst)
+        self.emit(inst, "instance.delete", {"instanceName": name, "instanceId": inst.id})
+        self.emit(inst, "remove.instance", None)
+        self.log.evolution("WARN", "WAMonitoringService", f'Instance "{name}" - REMOVED')
+        del self.instances[name]
+        self.persist()
+
+    def logout(self, name: str) -> None:
+        """`instance/logout` (the watchdog never calls it): the processor is destroyed, silently; WhatsApp
+        answers 401, so `status.instance`, `logout.instance` (data null) and a final close follow."""
+        inst = self.instances[name]
+        self._cancel(inst)
+        inst.processor_dead = True  # baileys.service.ts:264 `messageProcessor.onDestroy()`
+        inst.owner_jid = None
+        self.emit(
+            inst, "status.instance", {"instance": name, "status": "closed", "disconnectionReasonCode": 401}
+        )
+        inst.stored_status = "close"
+        self.emit(inst, "logout.instance", None)
+        self.log.evolution("WARN", "WAMonitoringService", f'Instance "{name}" - LOGOUT')
+        self._set_state(inst, "close", 401)
+
+    def _connected(self, inst: Instance) -> None:
+        if inst.state != "connecting" or inst.owner_jid is None:
+            return
+        inst.wuid = inst.owner_jid
+        self._set_state(inst, "open")
+        self.log.evolution("INFO", "ChannelStartupService", "CONNECTED TO WHATSAPP", instance=inst.name)
+        while inst.offline:
+            jid, kind, text, push_name = inst.offline.popleft()
+            self.receive(inst.name, jid, kind=kind, text=text, push_name=push_name)
+
+    def _retry(self, inst: Instance) -> None:
+        if inst.name in self.instances and inst.state == "connecting":
+            self.connect(inst.name)
+
+    def _schedule(self, inst: Instance, delay: float, action: Any) -> None:
+        self._cancel(inst)
+        inst.connect_task = asyncio.get_running_loop().call_later(delay, action, inst)
+
+    def _cancel(self, inst: Instance) -> None:
+        if inst.connect_task is not None:
+            inst.connect_task.cancel()
+            inst.connect_task = None
 
     # ---- inbound ---------------------------------------------------------------------------
 
@@ -205,130 +266,30 @@ class EvolutionSim:
         if inst.state != "open" or not inst.loaded:
             inst.offline.append((remote_jid, kind, text, push_name))
             return "queued"
+        return self._upsert(inst, remote_jid, kind, text, push_name, from_me=False)
+
+    def phone_reply(self, name: str, remote_jid: str, text: str) -> str:
+        """The owner types on the phone: a fromMe upsert, which the bot sees (stopBotFromMe pauses)."""
+        return self._upsert(self.instances[name], remote_jid, "text", text, "", from_me=True)
+
+    def _upsert(
+        self, inst: Instance, jid: str, kind: str, text: str, push_name: str, *, from_me: bool
+    ) -> str:
         dead = self.faults.get("processor_dead")
-        if dead is not None and dead["instance"] in ("", name):
-            if name not in self._processor_error_logged:
-                self._processor_error_logged.add(name)
-                self.log.evolution("ERROR", "BaileysStartupService", "Message stream error:", instance=name)
-                self.log.evolution(
-                    "ERROR",
-                    "BaileysStartupService",
-                    {"message": "Cannot read properties of undefined (reading 'next')"},
-                    instance=name,
-                )
-            return "lost"
+        if inst.processor_dead or (dead is not None and dead["instance"] in ("", inst.name)):
+            return "lost"  # 2.3.x prints nothing: the processor's stream is simply gone
         inst.message_count += 1
         msg_id = new_message_id()
-        data = message_data(inst, remote_jid, msg_id, kind=kind, text=text, push_name=push_name)
-        self._emit(inst, "messages.upsert", data)
-        self._spawn(self._chatbot(inst, remote_jid, kind, text, push_name, msg_id))
+        data = message_data(inst, jid, msg_id, kind=kind, text=text, push_name=push_name, from_me=from_me)
+        hook = inst.webhook
+        base64 = _FAKE_BASE64 if kind != "text" and hook and hook.enabled and hook.base64 else None
+        if base64:
+            data["message"]["base64"] = base64
+        self.emit(inst, "messages.upsert", data)
+        content = bot_content(kind, text, msg_id)
+        inbound = Inbound(jid, from_me, data["pushName"], kind, content, msg_id, base64)
+        self.spawn(self.dify.emit(inst, inbound))
         return "delivered"
-
-    def phone_reply(self, name: str, remote_jid: str, text: str) -> None:
-        """The owner types on the phone: fromMe upsert, and stopBotFromMe pauses the session."""
-        inst = self.instances[name]
-        data = message_data(inst, remote_jid, new_message_id(), kind="text", text=text, from_me=True)
-        self._emit(inst, "messages.upsert", data)
-        session = inst.sessions.get(remote_jid)
-        bot = next((b for b in inst.bots if b.enabled), None)
-        if session is not None and bot is not None and bot.stop_bot_from_me and session.status == "opened":
-            session.status = "paused"
-            self._touch(session)
-
-    async def _chatbot(
-        self, inst: Instance, jid: str, kind: str, text: str, push_name: str, msg_id: str
-    ) -> None:
-        bot = next((b for b in inst.bots if b.enabled), None)
-        if bot is None or jid in inst.wedged:
-            return
-        session = inst.sessions.get(jid)
-        if session is not None and session.status in ("closed", "paused"):
-            return  # closed (keywordFinish) or paused (stopBotFromMe) stays so upstream
-        if kind == "text" and text.strip().lower() == bot.keyword_finish.lower() and session is not None:
-            session.status = "closed"
-            self._touch(session)
-            return
-        if session is None:
-            session = Session(id=_cuid(), remote_jid=jid, session_id=jid, bot_id=bot.id, push_name=push_name)
-            inst.sessions[jid] = session
-        session.await_user = False
-        self._touch(session)
-        wedge = self.faults.get("media_wedge")
-        if kind in MEDIA_KINDS and wedge is not None and wedge["remoteJid"] in ("", jid):
-            inst.wedged.add(jid)  # busy forever, silently: upstream #1359
-            return
-        query = dify_query(kind, text, msg_id)
-        if bot.debounce_time <= 0:
-            await self._ask_dify(inst, bot, session, [(kind, query)])
-            return
-        loop = asyncio.get_running_loop()
-        pending = inst.debounce.pop(jid, None)
-        parts = pending[1] if pending else []
-        if pending:
-            pending[0].cancel()
-        parts.append((kind, query))
-        handle = loop.call_later(bot.debounce_time, self._flush_debounce, inst, bot, session, jid)
-        inst.debounce[jid] = (handle, parts)
-
-    def _flush_debounce(self, inst: Instance, bot: Bot, session: Session, jid: str) -> None:
-        pending = inst.debounce.pop(jid, None)
-        if pending is not None:
-            self._spawn(self._ask_dify(inst, bot, session, pending[1]))
-
-    async def _ask_dify(
-        self, inst: Instance, bot: Bot, session: Session, parts: list[tuple[str, str]]
-    ) -> None:
-        """One call to Dify as upstream makes it: Bearer key, no timeout, conversation_id once known."""
-        if bot.bot_type == "workflow":
-            return  # 2.3.0-2.3.6 have no code path for workflow bots: silently nothing
-        query = "\n".join(q for _, q in parts)
-        body: dict[str, Any] = {
-            "inputs": {
-                "remoteJid": session.remote_jid,
-                "pushName": session.push_name,
-                "instanceName": inst.name,
-                "serverUrl": self.webhooks.server_url,
-                "apiKey": inst.token,
-            },
-            "query": query,
-            "response_mode": "streaming" if bot.bot_type == "agent" else "blocking",
-            "user": session.remote_jid,
-        }
-        if session.session_id != session.remote_jid:
-            body["conversation_id"] = session.session_id
-        if parts[-1][0] == "image":
-            body["files"] = [{"type": "image", "transfer_method": "remote_url", "url": _FAKE_BASE64}]
-        path = "/completion-messages" if bot.bot_type == "textGenerator" else "/chat-messages"
-        self.dify_calls += 1
-        try:
-            response = await self.http.post(
-                bot.api_url + path,
-                json=body,
-                headers={"Authorization": f"Bearer {bot.api_key}"},
-                timeout=None,
-            )
-            if response.status_code >= 400:
-                error: Any = _json_or_text(response)
-                self.log.evolution("ERROR", "DifyService", error, instance=inst.name)
-                session.await_user = True
-                self._touch(session)
-                return
-            answer, conversation_id = _parse_answer(response, streaming=bot.bot_type == "agent")
-        except httpx.HTTPError as exc:
-            self.log.evolution(
-                "ERROR", "DifyService", {"message": str(exc) or type(exc).__name__}, instance=inst.name
-            )
-            session.await_user = True
-            self._touch(session)
-            return
-        if conversation_id and session.session_id == session.remote_jid:
-            session.session_id = conversation_id
-        if bot.delay_message_ms:
-            await asyncio.sleep(bot.delay_message_ms / 1000)
-        if inst.state == "open" and answer:
-            self._emit(inst, "send.message", reply_data(inst, session.remote_jid, new_message_id(), answer))
-        session.await_user = True
-        self._touch(session)
 
     # ---- API operations --------------------------------------------------------------------
 
@@ -336,163 +297,64 @@ class EvolutionSim:
         inst = self.instances[name]
         jid = number if "@" in number else f"{number}@s.whatsapp.net"
         data = reply_data(inst, jid, new_message_id(), text)
-        self._emit(inst, "send.message", data)
+        self.emit(inst, "send.message", data)
         return data
 
-    def restart(self, name: str) -> bool:
-        """`instance/restart`: reconnects an open or connecting socket; fails on close or unloaded."""
-        inst = self.instances[name]
-        if not inst.loaded or inst.state == "close":
-            return False
-        self._set_state(inst, "connecting", 200)
-        loop = asyncio.get_running_loop()
-        loop.call_later(self.reconnect_seconds, self._reconnected, inst)
-        return True
-
-    def _reconnected(self, inst: Instance) -> None:
-        if inst.state != "connecting":
-            return
-        self._set_state(inst, "open", 200)
-        self.log.evolution("INFO", "ChannelStartupService", "CONNECTED TO WHATSAPP", instance=inst.name)
-        while inst.offline:
-            jid, kind, text, push_name = inst.offline.popleft()
-            self.receive(inst.name, jid, kind=kind, text=text, push_name=push_name)
-
-    def change_status(self, name: str, remote_jid: str, status: str) -> None:
-        inst = self.instances[name]
-        session = inst.sessions.get(remote_jid)
-        inst.wedged.discard(remote_jid)
-        if status == "delete":
-            inst.sessions.pop(remote_jid, None)
-        elif session is not None:
-            session.status = status
-            if status == "opened":
-                session.await_user = False
-            self._touch(session)
-        self._persist()
+    def change_status(self, name: str, remote_jid: str, status: str) -> dict[str, Any]:
+        result = change_status(self.instances[name], self.instances.values(), remote_jid, status)
+        self.persist()
+        return result
 
     def set_webhook(self, name: str, config: WebhookConfig) -> None:
         self.instances[name].webhook = config
-        self._persist()
-
-    def dify_settings(self, name: str) -> dict[str, Any]:
-        return {**DIFY_SETTINGS_DEFAULTS, **(self.instances[name].dify_settings or {})}
-
-    def save_dify_settings(self, name: str, settings: dict[str, Any]) -> dict[str, Any]:
-        known = {k: v for k, v in settings.items() if k in DIFY_SETTINGS_DEFAULTS}
-        self.instances[name].dify_settings = {**self.dify_settings(name), **known}
-        self._persist()
-        return self.dify_settings(name)
+        self.persist()
 
     # ---- helpers -----------------------------------------------------------------------------
 
-    def _set_state(self, inst: Instance, state: str, reason: int) -> None:
+    def _set_state(self, inst: Instance, state: str, reason: int = 200) -> None:
         inst.state = state
-        if state in ("open", "close"):
+        if state == "open" or (state == "close" and reason != 200):
             inst.stored_status = state
-            self._persist()
-        data: dict[str, Any] = {"instance": inst.name, "state": state, "statusReason": reason}
+            self.persist()
+        data: dict[str, Any] = {"instance": inst.name}
         if state == "open":
-            data.update(wuid=inst.owner_jid, profileName=inst.profile_name, profilePictureUrl=None)
-        self._emit(inst, "connection.update", data)
+            data.update(wuid=inst.wuid, profileName=inst.profile_name, profilePictureUrl=None)
+        data.update(state=state, statusReason=reason)
+        self.emit(inst, "connection.update", data)
 
-    def _emit(self, inst: Instance, event: str, data: dict[str, Any]) -> None:
+    def emit(self, inst: Instance, event: str, data: dict[str, Any] | None) -> None:
         self.webhooks.emit(
             event,
             instance=inst.name,
             data=data,
-            sender=inst.owner_jid,
+            sender=inst.wuid,
             apikey=inst.token,
             instance_hook=inst.webhook,
         )
 
-    def _touch(self, session: Session) -> None:
+    def touch(self, session: Session) -> None:
         session.updated_at = time.time()
-        self._persist()
+        self.persist()
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def persist(self) -> None:
+        store.save(self.state_file, self.instances.values())
+
     async def aclose(self) -> None:
+        for inst in self.instances.values():
+            self._cancel(inst)
+        self.dify.cancel_debounces()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    # ---- the "database" ------------------------------------------------------------------------
-
-    def _persist(self) -> None:
-        if self.state_file is None:
-            return
-        rows = [
-            {
-                "name": i.name,
-                "id": i.id,
-                "token": i.token,
-                "owner_jid": i.owner_jid,
-                "profile_name": i.profile_name,
-                "created_at": i.created_at,
-                "bots": [asdict(b) for b in i.bots],
-                "sessions": [asdict(s) for s in i.sessions.values()],
-                "webhook": asdict(i.webhook) if i.webhook else None,
-                "stored_status": i.stored_status,
-                "dify_settings": i.dify_settings,
-            }
-            for i in self.instances.values()
-        ]
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows))
-        os.replace(tmp, self.state_file)
-
-    def _load(self) -> None:
-        if self.state_file is None or not self.state_file.exists():
-            return
-        for row in json.loads(self.state_file.read_text()):
-            inst = Instance(
-                name=row["name"],
-                id=row["id"],
-                token=row["token"],
-                owner_jid=row["owner_jid"],
-                profile_name=row["profile_name"],
-                created_at=row["created_at"],
-                bots=[Bot(**b) for b in row["bots"]],
-                sessions={s["remote_jid"]: Session(**s) for s in row["sessions"]},
-                webhook=WebhookConfig(**row["webhook"]) if row["webhook"] else None,
-                stored_status=row.get("stored_status", "open"),
-                dify_settings=row.get("dify_settings"),
-            )
-            self.instances[inst.name] = inst
 
 
 _FAKE_BASE64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwc"
 
 
-def _cuid() -> str:
-    return "c" + secrets.token_hex(12)
-
-
-def _json_or_text(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
-def _parse_answer(response: httpx.Response, *, streaming: bool) -> tuple[str, str]:
-    """Blocking JSON, or the agent stream buffered whole and its `data:` lines concatenated, as upstream."""
-    if not streaming:
-        body = response.json()
-        return str(body.get("answer") or ""), str(body.get("conversation_id") or "")
-    answer, conversation_id = "", ""
-    for line in response.text.splitlines():
-        if not line.startswith("data: "):
-            continue
-        try:
-            event = json.loads(line[6:])
-        except ValueError:
-            continue
-        conversation_id = conversation_id or str(event.get("conversation_id") or "")
-        if event.get("event") in ("agent_message", "message"):
-            answer += str(event.get("answer") or "")
-    return answer, conversation_id
+def _token() -> str:
+    return str(uuid.uuid4()).upper()  # instance.controller.ts:59 `v4().toUpperCase()`

@@ -6,8 +6,10 @@ import secrets
 import time
 from typing import Any, Protocol
 
-MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
+MEDIA_KINDS = ("image", "audio", "video", "document", "sticker", "ptv")  # ptv: a video note
 KINDS = ("text", *MEDIA_KINDS)
+# Kinds whose caption, when given, is part of the message (and of what the bot is sent).
+CAPTIONED = ("image", "video", "document")
 
 _MEDIA_FIELDS: dict[str, dict[str, Any]] = {
     "image": {"mimetype": "image/jpeg", "fileLength": "48213", "height": 1280, "width": 960},
@@ -15,6 +17,7 @@ _MEDIA_FIELDS: dict[str, dict[str, Any]] = {
     "video": {"mimetype": "video/mp4", "seconds": 9},
     "document": {"mimetype": "application/pdf", "fileName": "pedido.pdf", "pageCount": 1},
     "sticker": {"mimetype": "image/webp", "isAnimated": False},
+    "ptv": {"mimetype": "video/mp4", "seconds": 6},
 }
 
 
@@ -47,7 +50,7 @@ def message_data(
         message: dict[str, Any] = {"conversation": text}
     else:
         media = {"url": f"https://mmg.whatsapp.net/v/t62.7118-24/{msg_id}.enc", **_MEDIA_FIELDS[kind]}
-        if text and kind in ("image", "video", "document"):
+        if text and kind in CAPTIONED:
             media["caption"] = text
         message = {message_type(kind): media}
     return {
@@ -78,10 +81,17 @@ def reply_data(inst: _InstanceLike, remote_jid: str, msg_id: str, text: str) -> 
     }
 
 
-def dify_query(kind: str, text: str, msg_id: str) -> str:
-    """Upstream never uploads media to Dify: it sends `imageMessage|<mediaId>|<caption>` and the like."""
+def bot_content(kind: str, text: str, msg_id: str) -> str | None:
+    """What a chatbot is handed for a message (upstream src/utils/getConversationMessage.ts).
+
+    Media is never uploaded: `imageMessage|<mediaId>|<caption>` and the like, the media id being the message
+    id without S3. Stickers and video notes (`ptvMessage`) have no entry there: the content is undefined.
+    """
     if kind == "text":
         return text
+    if kind in ("sticker", "ptv"):
+        return None
     if kind == "audio":
-        return f"audioMessage|{msg_id}"  # without an OpenAI key for Whisper, the literal marker
-    return f"{message_type(kind)}|{msg_id}|{text}"
+        return f"audioMessage|{msg_id}"  # speechToText only with OpenAI settings: the literal marker
+    caption = f"|{text}" if text and kind in CAPTIONED else ""
+    return f"{message_type(kind)}|{msg_id}{caption}"

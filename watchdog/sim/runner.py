@@ -39,6 +39,24 @@ class EvolutionOptions:
     media_ratio: float = 0.2
     version: str = "2.3.6"
     log_color: bool = False
+    # Multiplies every wait upstream makes (reply delays, debounce, Baileys retries); 1.0 = upstream's timing.
+    time_scale: float = 1.0
+
+
+# A bot as Evolution's manager creates it: every column filled (the `fetchSettings` defaults, with a
+# Portuguese finish keyword), and a trigger on every message.
+MANAGER_BOT: dict[str, object] = {
+    "expire": 300,
+    "keyword_finish": "#sair",
+    "delay_message": 1000,
+    "unknown_message": "Sorry, I dont understand",
+    "listening_from_me": True,
+    "stop_bot_from_me": True,
+    "keep_open": False,
+    "ignore_jids": [],
+    "split_messages": False,
+    "time_per_char": 0,
+}
 
 
 def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tuple[EvolutionSim, Starlette]:
@@ -58,6 +76,7 @@ def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tup
         whatsapp_web_version="" if opts.version.startswith("2.2") else "2.3000.1023204200",
         state_file=opts.state_file,
         reconnect_seconds=opts.reconnect_seconds,
+        time_scale=opts.time_scale,
     )
     for name in opts.instances:
         if name not in sim.instances:
@@ -69,6 +88,7 @@ def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tup
                     api_key=opts.dify_api_key,
                     bot_type=opts.bot_type,
                     debounce_time=opts.debounce_seconds,
+                    **MANAGER_BOT,
                 )
     for spec in opts.faults:
         sim.apply_fault(sim.faults.set_spec(spec))
@@ -101,7 +121,7 @@ def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tup
 @dataclass
 class DifyOptions:
     api_keys: tuple[str, ...] = ("app-sim",)
-    version: str = "1.13.3"
+    version: str = "1.12.1"  # the Dify the contract tests run against
     mode: str = "chat"
     faults: tuple[str, ...] = ()
     ping_seconds: float = 10.0
