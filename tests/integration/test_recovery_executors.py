@@ -33,6 +33,9 @@ class Scripted:
     after_restart: list[tuple[float, str]] = field(default_factory=lambda: [(0.0, "open")])
     restart_body: dict[str, Any] = field(default_factory=lambda: {"instance": {"state": "open"}})
     restarted_at: float | None = None
+    before_restart: str = "connecting"
+    refusals: int = 0  # the first restart calls refused while the state flickers (a retrying instance)
+    calls: int = 0
     reads: list[str] = field(default_factory=list)
     bots: dict[str, list[str]] = field(default_factory=dict)  # instance -> Dify bot ids
     sessions: list[dict[str, Any]] = field(default_factory=list)
@@ -41,13 +44,17 @@ class Scripted:
 
     def state(self) -> str:
         if self.restarted_at is None:
-            return "connecting"
+            return self.before_restart
         since = time.monotonic() - self.restarted_at
         return [state for at, state in self.after_restart if at <= since][-1]
 
     def app(self) -> Starlette:
         async def restart(request: Request) -> Response:
-            self.restarted_at = time.monotonic()
+            self.calls += 1
+            if self.calls <= self.refusals:
+                return JSONResponse({"error": True, "message": "[object Object]"})
+            if self.restart_body.get("error") is not True:  # a refused restart changes nothing
+                self.restarted_at = time.monotonic()
             return JSONResponse(self.restart_body)
 
         async def connection_state(request: Request) -> Response:
@@ -151,12 +158,26 @@ async def test_open_throughout_is_accepted_only_after_the_settle_delay(
 async def test_http_200_error_body_is_a_failure(scripted: tuple[Scripted, str]) -> None:
     script, url = scripted
     script.restart_body = {"error": True, "message": "[object Object]"}  # 2.3.6 on a closed instance
+    script.before_restart = "close"
     async with httpx.AsyncClient() as http:
         outcome = await (await executor_for(url, http)).restart_instance("loja")
     assert outcome.result == "failed" and outcome.detail.startswith(
         "restart refused: HTTP 200 with an error body"
     )
-    assert "close or not loaded" in outcome.detail and script.reads == []
+    assert "close or not loaded" in outcome.detail
+    assert script.calls == 1 and script.reads == ["close"]  # refused, and not retrying: no flicker
+
+
+async def test_a_refusal_while_the_instance_retries_is_the_state_flicker_and_is_asked_again(
+    scripted: tuple[Scripted, str],
+) -> None:
+    """2.3.6 refuses a restart while a retrying instance reads `close` between two tries."""
+    script, url = scripted
+    script.refusals = 2
+    script.after_restart = [(0.0, "connecting"), (0.3, "open")]
+    async with httpx.AsyncClient() as http:
+        outcome = await (await executor_for(url, http, open_deadline=10.0)).restart_instance("loja")
+    assert outcome.result == "ok" and script.calls == 3, outcome.detail
 
 
 async def test_session_reset_names_what_it_removed_on_every_watched_instance(

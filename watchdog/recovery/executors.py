@@ -25,6 +25,7 @@ from watchdog.signals.logwatch import daemon_answers, docker_client
 
 POLL_SECONDS = 0.25
 RESTART_SETTLE_SECONDS = 2.0  # see EvolutionExecutor.restart_instance
+RESTART_REFUSAL_RETRIES = 8  # ~2 s of a retrying instance's state flicker; see _restart_call
 DOCKER_CALL_SECONDS = 10.0  # docker_client's per-call timeout
 
 
@@ -115,7 +116,7 @@ class EvolutionExecutor:
         fetch, the socket) shows `close`/`connecting` until it is done. A state read that fails is no
         evidence either way."""
         try:
-            body = await self.client.restart(instance)
+            body = await self._restart_call(instance)
         except UpstreamError as exc:
             return Outcome.failed(exc.message)
         if body.get("error") is True:  # HTTP 200 with an error body: upstream's way of failing
@@ -138,6 +139,24 @@ class EvolutionExecutor:
                 break
             await asyncio.sleep(POLL_SECONDS)
         return Outcome.failed(f"still {state or 'unknown'} {self.open_deadline:g}s after the restart")
+
+    async def _restart_call(self, instance: str) -> dict[str, Any]:
+        """`instance/restart`, asked again while the instance is retrying its connection.
+
+        restartInstance acts only when the live state is `open` or `connecting` and refuses otherwise
+        (HTTP 200 `{"error":true}`). While Baileys retries (every ~0.5 s on 2.3.6) the live state flips
+        between `connecting` and `close` (about half each, seen on the real server), so one refusal
+        while the instance reads `connecting` is the flicker, not the answer."""
+        body = await self.client.restart(instance)
+        for _ in range(RESTART_REFUSAL_RETRIES):
+            if body.get("error") is not True:
+                break
+            with contextlib.suppress(UpstreamError):
+                if await self.client.connection_state(instance) != "connecting":
+                    break
+            await asyncio.sleep(POLL_SECONDS)
+            body = await self.client.restart(instance)
+        return body
 
 
 def _refused(body: dict[str, Any]) -> str:
