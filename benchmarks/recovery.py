@@ -21,7 +21,7 @@ from benchmarks.report import Figure, Report
 from watchdog.app import Daemon, Watchdog
 from watchdog.clock import SystemClock
 from watchdog.config import Settings
-from watchdog.demo.emulators import INSTANCES, ProcessEmulators
+from watchdog.demo.emulators import INSTANCES, TIME_SCALE, ProcessEmulators
 from watchdog.demo.phases import FORGOTTEN, WEDGED, Controls
 from watchdog.demo.phases import _forgetful_dify as _forget  # the demo's multi-step injections
 from watchdog.demo.phases import _image_wedge as _wedge
@@ -59,6 +59,7 @@ def _cases() -> list[Case]:
     return [
         Case("evolution", "socket_closed", "instance", contact_jid(60), one),
         Case("evolution", "instance_unloaded", "instance", contact_jid(61), one),
+        # silent, as upstream (no log is followed here either): found as inbound_stopped
         Case("evolution", "processor_dead", "processor", contact_jid(62), one, warmup=10.0),
         Case("evolution", "media_wedge", "contact", WEDGED, inject=_wedge),
         Case("evolution", "api_500", "service", contact_jid(64)),
@@ -271,7 +272,7 @@ def run(report: Report, workdir: Path, *, smoke: bool) -> None:
             len(noticed) == len(rows) if not smoke else None,
             "each emulator fault injected alone against a fresh watchdog (mode auto); demo emulators, "
             f"stall {STALL_SECONDS:g} s, probes every {PROBE_INTERVAL:g} s (timeout 0.5 s), Dify canary "
-            "every 2 s, turnaround threshold 1 s",
+            f"every 2 s, turnaround threshold 1 s, Evolution's reply delays at {TIME_SCALE:g}x upstream's",
         )
     )
     stalls = [r["stall_found_s"] for r in rows if r["stall_found_s"] is not None]

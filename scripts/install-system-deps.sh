@@ -7,6 +7,8 @@
 #   chromium                        the status page, rendered headless
 #   redis-server                    the leader lease between two replicas; Dify's redis (scripts/upstreams.sh)
 #   postgresql                      the real Evolution API's and Dify's database (scripts/upstreams.sh)
+#   nodejs, npm                     only when no `node` is on PATH: the real Evolution API's runtime
+#                                   (machines of this kind ship Node 20; Evolution needs Node 20 or newer)
 #   busybox-static                  a tiny local base image (no registry pulls)
 #   wrk                             the load generator of the webhook-ingest benchmark (make bench)
 set -euo pipefail
@@ -15,6 +17,7 @@ missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-deps: need root to install: ${missing[*]}" >&2
