@@ -19,15 +19,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# werkzeug 3.1.5 NotFound.get_body: Dify's answer to `GET /v1/`, `GET /` and any unknown path.
-WERKZEUG_404 = (
-    "<!doctype html>\n"
-    "<html lang=en>\n"
-    "<title>404 Not Found</title>\n"
-    "<h1>Not Found</h1>\n"
-    "<p>The requested URL was not found on the server. If you entered the URL manually please check your "
-    "spelling and try again.</p>\n"
-)
+from watchdog.sim.dify_wire import WERKZEUG_404
+
 # werkzeug's redirect page: Dify's answer to `GET /v1` (308 to `/v1/`).
 WERKZEUG_308 = (
     "<!doctype html>\n"

@@ -6,16 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from watchdog.errortext import MAX_CHARS, exception_text, one_line, without_route_hint
+from watchdog.sim.dify_wire import WERKZEUG_404
 
-# What Dify 1.12.1 answers to `GET /v1/` and `GET /` (werkzeug 3.1.5's NotFound.get_body, observed).
-WERKZEUG_404 = (
-    "<!doctype html>\n"
-    "<html lang=en>\n"
-    "<title>404 Not Found</title>\n"
-    "<h1>Not Found</h1>\n"
-    "<p>The requested URL was not found on the server. If you entered the URL manually please check your "
-    "spelling and try again.</p>\n"
-)
 # Express's default 404 page (finalhandler), as an Express app without its own handler answers (Evolution
 # 2.3.6 has one: it answers JSON `Cannot GET /path`). A proxy in front can answer such pages too.
 EXPRESS_404 = (

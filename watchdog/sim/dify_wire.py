@@ -19,6 +19,11 @@ NOT_FOUND_TEXT = (
     "The requested URL was not found on the server. If you entered the URL manually please check your "
     "spelling and try again."
 )
+# werkzeug 3.1.5 NotFound.get_body, as Dify 1.12.1 answers `GET /v1/`, `GET /` and unknown paths (observed)
+WERKZEUG_404 = (
+    "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
+    f"<p>{NOT_FOUND_TEXT}</p>\n"
+)
 PYDANTIC_DOCS = "https://errors.pydantic.dev/2.11/v/"  # api/uv.lock pins pydantic 2.11.10
 # flask-restx `_help_on_404` picks difflib's 3 closest url rules (converters stripped) to the path; these
 # are the picks for the paths that raise NotFound, worked out from 1.12.1's rule table.
@@ -116,11 +121,7 @@ def sse(payload: dict[str, Any]) -> str:
 def html_not_found(version: str, *, api: bool = False) -> Response:
     """werkzeug's 404 page: what a path with no rule gets (flask-restx does not catch all 404s); `/v1/`
     gets it from a route of the service-API blueprint (so with its CORS headers), as observed."""
-    body = (
-        "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
-        f"<p>{NOT_FOUND_TEXT}</p>\n"
-    )
-    return Response(body, 404, media_type="text/html", headers=version_headers(version, api=api))
+    return Response(WERKZEUG_404, 404, media_type="text/html", headers=version_headers(version, api=api))
 
 
 def html_redirect(location: str, version: str) -> Response:

@@ -22,7 +22,7 @@ from starlette.types import Lifespan
 
 from watchdog.sim.evolution import EvolutionSim, Instance
 from watchdog.sim.evolution_bot_routes import bot_routes
-from watchdog.sim.evolution_rows import envelope, instance_row, invalid
+from watchdog.sim.evolution_rows import NEW_SETTINGS, envelope, instance_row, invalid
 from watchdog.sim.evolution_rows import read_json as _json
 from watchdog.sim.faults import fault_routes
 from watchdog.sim.messages import KINDS
@@ -135,7 +135,7 @@ def create_evolution_app(sim: EvolutionSim, *, lifespan: Lifespan[Starlette] | N
             "rabbitmq": {},
             "nats": {},
             "sqs": {},
-            "settings": _NEW_SETTINGS,
+            "settings": NEW_SETTINGS,
             **answer,
         }
         return JSONResponse(result, status_code=201)
@@ -271,16 +271,6 @@ def sim_routes(sim: EvolutionSim) -> list[Route]:
 
 
 _ERROR_BODY = {"error": True, "message": "[object Object]"}
-_NEW_SETTINGS = {
-    "rejectCall": False,
-    "msgCall": "",
-    "groupsIgnore": False,
-    "alwaysOnline": False,
-    "readMessages": False,
-    "readStatus": False,
-    "syncFullHistory": False,
-    "wavoipToken": "",
-}
 
 
 def _same(given: str, expected: str) -> bool:

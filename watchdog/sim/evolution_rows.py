@@ -18,6 +18,18 @@ from watchdog.sim.bots import BOT_COLUMNS, Bot, Session
 if TYPE_CHECKING:
     from watchdog.sim.evolution import Instance
 
+# A new instance's Setting row (its defaults in instance.controller.ts createInstance)
+NEW_SETTINGS = {
+    "rejectCall": False,
+    "msgCall": "",
+    "groupsIgnore": False,
+    "alwaysOnline": False,
+    "readMessages": False,
+    "readStatus": False,
+    "syncFullHistory": False,
+    "wavoipToken": "",
+}
+
 ERRORS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -75,17 +87,7 @@ def instance_row(inst: Instance) -> dict[str, Any]:
         "Nats": None,
         "Sqs": None,
         "Websocket": None,
-        "Setting": {
-            "rejectCall": False,
-            "msgCall": "",
-            "groupsIgnore": False,
-            "alwaysOnline": False,
-            "readMessages": False,
-            "readStatus": False,
-            "syncFullHistory": False,
-            "wavoipToken": "",
-            "instanceId": inst.id,
-        },
+        "Setting": {**NEW_SETTINGS, "instanceId": inst.id},
         "_count": {"Message": inst.message_count, "Contact": len(inst.sessions), "Chat": len(inst.sessions)},
     }
 
