@@ -91,7 +91,7 @@ async def _probe_cycles(url: str, cycles: int) -> ProbeRun:
 
     async with http_client(settings) as http:
         http.event_hooks["request"].append(count)
-        suite = ProbeSuite(settings, http, SystemClock())
+        suite = ProbeSuite(settings, http, SystemClock(), contact_key=b"benchmark-contact-key-0123")
         run = ProbeRun([], [], 0, 0, settings)
         for _ in range(cycles):
             started, sent = time.perf_counter(), 0
@@ -402,7 +402,11 @@ def memory_profile(out: Path) -> Path:
 
     tracemalloc.start()
     tracker = TurnaroundTracker(
-        SystemClock(), threshold_seconds=5, stall_seconds=3600, max_pending=MAX_PENDING
+        SystemClock(),
+        contact_key=b"benchmark-contact-key-0123",
+        threshold_seconds=5,
+        stall_seconds=3600,
+        max_pending=MAX_PENDING,
     )
     base = tracemalloc.get_traced_memory()[0]
     for n in range(2 * MAX_PENDING):

@@ -11,8 +11,9 @@
 #                                   (machines of this kind ship Node 20; Evolution needs Node 20 or newer)
 #   busybox-static                  a tiny local base image (no registry pulls)
 #   wrk                             the load generator of the webhook-ingest benchmark (make bench)
+#   faketime                        libfaketime: steps a running daemon's real wall clock (clock-step chaos test)
 set -euo pipefail
-PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static wrk postgresql)
+PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static wrk postgresql faketime)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 import httpx
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from watchdog.clock import Clock
 from watchdog.config import Settings
+from watchdog.contactkey import resolve_contact_key
 from watchdog.health import FINDING_KINDS, assess
 from watchdog.metrics import Metrics
 from watchdog.model import Finding, ProbeResult
@@ -22,6 +21,7 @@ from watchdog.probes.suite import ProbeSuite
 from watchdog.recovery.engine import build_engine
 from watchdog.recovery.planner import RESET_SESSION, RESTART_INSTANCE, Incident, PlannedAction
 from watchdog.replicas.leadership import leadership_for
+from watchdog.scheduling import IntervalScheduler
 from watchdog.server import create_app
 from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
@@ -43,13 +43,15 @@ class Watchdog:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.suite = ProbeSuite(settings, http, clock)
+        contact_key = resolve_contact_key(settings)  # env, else the state directory's (made on first start)
+        self.suite = ProbeSuite(settings, http, clock, contact_key=contact_key)
         self.metrics = Metrics(registry, turnaround_threshold=settings.turnaround_threshold_seconds)
         self.registry = registry
         self.board = StatusBoard(started_at=clock.time())
         self.conversations = ConversationMonitor(
             clock,
             self.metrics,
+            contact_key=contact_key,
             threshold=settings.turnaround_threshold_seconds,
             stall_seconds=settings.stall_seconds,
             max_pending=settings.max_pending,
@@ -133,12 +135,13 @@ class Watchdog:
         for result in results:
             if result.target == "evolution" and result.probe == "instances" and "watched" in result.data:
                 self._reported = frozenset(result.data["watched"])
+        fresh = [r for r in results if not cadence.carried(r)]
         if self._canary is not None:
-            results.append(self._canary)  # the canary runs on its own, slower schedule
+            results.append(self._canary)  # the canary runs (and is observed) on its own, slower schedule
         self._probe_findings = assess(
             results, now=self.clock.time(), stall_seconds=self.settings.stall_seconds
         )
-        self.metrics.observe_probes(r for r in results if not cadence.carried(r))
+        self.metrics.observe_probes(fresh)
         self.board.record_cycle(results, mono=self.clock.monotonic(), wall=self.clock.time())
         self.metrics.last_cycle.set(self.clock.time())
         return self.refresh_findings()
@@ -255,7 +258,7 @@ class Daemon:
         host, port = watchdog.settings.listen
         self.socket = bind(host, port)
         self.server = make_server(watchdog.http_app(), handle_signals=False)
-        self.scheduler = AsyncIOScheduler()
+        self.scheduler = IntervalScheduler(guard=watchdog.guarded)  # monotonic: see watchdog/scheduling.py
 
     @property
     def url(self) -> str:
@@ -268,43 +271,18 @@ class Daemon:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         settings = self.watchdog.settings
-        self.scheduler.add_job(
-            self.watchdog.guarded,
-            "interval",
-            args=["probes", self.watchdog.probe_cycle],
-            seconds=settings.probe_interval_seconds,
-            next_run_time=datetime.now().astimezone(),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(settings.probe_interval_seconds)),
-            id="probes",
-        )
+        interval = settings.probe_interval_seconds
+        self.scheduler.add("probes", self.watchdog.probe_cycle, every=interval, first_in=0)
         if settings.canary_interval_seconds > 0 and self.watchdog.suite.canary is not None:
-            self.scheduler.add_job(
-                self.watchdog.guarded,
-                "interval",
-                args=["canary", self.watchdog.canary_run],
-                seconds=settings.canary_interval_seconds,
-                next_run_time=datetime.now().astimezone(),
-                max_instances=1,
-                coalesce=True,
-                id="canary",
-            )
+            canary_every = settings.canary_interval_seconds
+            self.scheduler.add("canary", self.watchdog.canary_run, every=canary_every, first_in=0)
+        self.scheduler.add("recovery", self.watchdog.recovery_tick, every=interval)
         signals = (signal.SIGTERM, signal.SIGINT)
         for sig in signals:
             loop.add_signal_handler(sig, self._on_signal, sig)
-        self.scheduler.start()
         self.watchdog.recovery.resume()
         self.watchdog.leadership.start()
-        self.scheduler.add_job(
-            self.watchdog.guarded,
-            "interval",
-            args=["recovery", self.watchdog.recovery_tick],
-            seconds=settings.probe_interval_seconds,
-            max_instances=1,
-            coalesce=True,
-            id="recovery",
-        )
+        self.scheduler.start()  # probes and canary at once, the first recovery turn after one interval
         feed = self.watchdog.log_feed()
         if feed is not None:
             feed.start()
@@ -317,7 +295,7 @@ class Daemon:
         try:
             await self.server.serve(sockets=[self.socket])
         finally:
-            self.scheduler.shutdown(wait=False)
+            await self.scheduler.shutdown()  # runs under way are cancelled (`guarded` ends them quietly)
             await self.watchdog.recovery.stop()  # actions in flight: cancelled, journaled `interrupted`
             await self.watchdog.recovery.notifier.drain(timeout=5.0)  # news already on its way
             await self.watchdog.leadership.stop()

@@ -111,6 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evo-watchdog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    try:
+        return _command(args, settings)
+    except ConfigError as exc:  # found at start: the contact key file is unusable, say
+        print(f"evo-watchdog: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "maintenance":
         return set_maintenance(settings, minutes=None if args.end else args.minutes)
     if args.command == "incidents":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from watchdog.errors import ConfigError
+from watchdog.model import MIN_CONTACT_KEY_BYTES
 
 Parser = Callable[[str], Any]
 
@@ -48,6 +49,16 @@ def _optional_url(raw: str) -> str:
 def _secret(raw: str) -> str:
     if raw != raw.strip() or any(c.isspace() or ord(c) < 32 for c in raw):
         raise _Invalid("a key without spaces or control characters")
+    return raw
+
+
+def contact_key(raw: str) -> str:
+    """WATCHDOG_CONTACT_KEY or a contact.key file's text: empty (generate one) or a key long enough that
+    contact ids cannot be brute-forced."""
+    if raw and (len(raw.encode()) < MIN_CONTACT_KEY_BYTES or any(c.isspace() or ord(c) < 32 for c in raw)):
+        raise _Invalid(
+            f"a key of at least {MIN_CONTACT_KEY_BYTES} characters without spaces or control codes"
+        )
     return raw
 
 
@@ -457,6 +468,16 @@ SETTINGS: tuple[Spec, ...] = (
         "SQLite file for the recovery journal.",
     ),
     Spec(
+        "WATCHDOG_CONTACT_KEY",
+        "contact_key",
+        "",
+        contact_key,
+        "Secret keying the contact ids (c-...) shown instead of phone numbers, at least 16 characters; "
+        "empty: one is generated into contact.key beside WATCHDOG_STATE_PATH on first start and kept. "
+        "Two replicas need the same key (or the same state directory).",
+        secret=True,
+    ),
+    Spec(
         "WATCHDOG_REDIS_URL",
         "redis_url",
         "",
@@ -528,6 +549,7 @@ class Settings:
     restart_timeout_seconds: float
     notify_urls: tuple[str, ...]
     state_path: Path
+    contact_key: str = field(repr=False)
     redis_url: str
     lease_seconds: float
     lease_key: str

@@ -23,13 +23,10 @@ def configure_logging(*, fmt: str, level: str, stream: TextIO | None = None) -> 
             backtrace=False,
             diagnose=False,  # never print local variables: they may hold keys
         )
-    # One format for everything: APScheduler and uvicorn log through the standard library.
+    # One format for everything: uvicorn and other libraries log through the standard library.
     logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
     # httpx logs every request URL at INFO; keep it quiet so query strings never reach the logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # APScheduler announces every run of every job at INFO: two lines a second of noise. Misfires and
-    # job errors are WARNING/ERROR and still come through.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 class _InterceptHandler(logging.Handler):

@@ -112,7 +112,8 @@ class Metrics:
         )
         self.recovery_actions = Counter(
             "watchdog_recovery_actions_total",
-            "Recovery actions by kind, target and verified result (ok, failed, dry_run).",
+            "Recovery actions by kind, target and verified result (ok, failed, dry_run; a page with no "
+            "notify URL: undelivered).",
             ["action", "target", "result"],
             registry=registry,
         )

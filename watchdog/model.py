@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,9 +50,16 @@ class Finding:
         }
 
 
-def contact_id(remote_jid: str) -> str:
-    """A stable short hash standing in for a phone number or JID in every output."""
-    return "c-" + hashlib.sha256(remote_jid.encode()).hexdigest()[:10]
+MIN_CONTACT_KEY_BYTES = 16
+
+
+def contact_id(remote_jid: str, *, key: bytes) -> str:
+    """The short id standing in for a phone number or JID in every output: HMAC-SHA256 keyed with the
+    installation's contact key (WATCHDOG_CONTACT_KEY or the state directory's contact.key), so nobody
+    without the key can recover a number by hashing candidates; the same key gives the same id."""
+    if len(key) < MIN_CONTACT_KEY_BYTES:
+        raise ValueError(f"a contact key has at least {MIN_CONTACT_KEY_BYTES} bytes")
+    return "c-" + hmac.digest(key, remote_jid.encode(), "sha256").hex()[:10]
 
 
 def instance_target(instance: str) -> str:

@@ -3,7 +3,8 @@
 Sent off the event loop, bounded in time, deduplicated per (incident, event) so a flapping fault does
 not flood on-call; a failing target is retried a bounded number of times, then logged and counted, and
 never blocks detection or repair: news (opened, repaired, recovered) is posted in the background, and
-only a page, whose delivery decides whether it is sent again, is awaited by the recovery tick.
+only a page, whose delivery decides whether it is sent again, is awaited by the recovery tick. With no
+usable URL nothing is sent: a page then reached nobody, and says so (`nobody`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Notifier:
         self.attempts = attempts
         self.retry_delay = retry_delay
         self._targets: list[apprise.Apprise] = []  # one per URL: a retry never repeats a delivered one
+        self.configured = len(urls)
         for url in urls:
             target = apprise.Apprise()
             if target.add(url):
@@ -53,6 +55,14 @@ class Notifier:
     @property
     def enabled(self) -> bool:
         return bool(self._targets)
+
+    def nobody(self) -> str:
+        """Empty when a notification can be sent, else the fix (for the journal, /api/status, `check`)."""
+        if self._targets:
+            return ""
+        if self.configured:
+            return f"fix WATCHDOG_NOTIFY_URLS: apprise understands none of its {self.configured} entries"
+        return "set WATCHDOG_NOTIFY_URLS"
 
     @property
     def in_flight(self) -> int:
@@ -82,9 +92,10 @@ class Notifier:
             logger.warning("{} notification(s) still unsent at shutdown were abandoned", len(late))
 
     async def send(self, incident: str, event: str, title: str, body: str, *, level: str = "warning") -> bool:
-        """True when delivered (or nothing is configured); duplicates within the window are dropped."""
+        """True when delivered (a duplicate within the window counts as delivered, and is dropped); False
+        when a target did not take it, or there is no target at all."""
         if not self.enabled:
-            return True
+            return False
         key = (incident, event)
         now = self.clock.monotonic()
         if now - self._last.get(key, -DEDUP_SECONDS - 1) < DEDUP_SECONDS:

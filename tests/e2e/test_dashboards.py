@@ -205,7 +205,7 @@ def drive(stack: Stack, url: str, prom: Prometheus) -> None:
     for expr in (
         'watchdog_recovery_actions_total{action="reset_session",result="ok"}',
         'watchdog_recovery_actions_total{action="restart_instance",result="failed"}',
-        'watchdog_recovery_actions_total{action="page",result="ok"}',
+        'watchdog_recovery_actions_total{action="page",result="undelivered"}',  # no notify URL set
         "watchdog_human_replies_total",
         'watchdog_webhook_events_total{outcome="rejected_not_json"}',
         'watchdog_log_events_total{rule="dify_error"}',

@@ -1,5 +1,6 @@
 """The status page in Debian's headless Chromium, against a real `evo-watchdog run` watching the emulators:
-during an open incident (the instance restart still verifying) and after its recovery."""
+during an open incident (the instance restart still verifying), after its recovery, and after a page that
+reached nobody (no WATCHDOG_NOTIFY_URLS)."""
 
 from __future__ import annotations
 
@@ -133,17 +134,35 @@ def test_status_page_shows_the_incident_while_open_and_its_resolution(
     )
     after, after_png = snapshot(browser, url + "/", tmp_path, "after")
 
+    stack.fault("evolution", "instance_unloaded", instance="loja")  # L2 is refused: then a page
+    paged = wait_for(
+        lambda s: (
+            (i := incident(s, "instance:loja")) is not None
+            and not i["closed_at"]
+            and ("page", "undelivered") in [(a["kind"], a["result"]) for a in i["actions"]]
+        ),
+        url,
+        "a page, with no WATCHDOG_NOTIFY_URLS",
+        90,
+    )
+    unreached, unreached_png = snapshot(browser, url + "/", tmp_path, "unreached")
+
     assert "OPEN instance:loja" in during and "UNHEALTHY" in during
     assert "L2 restart_instance instance:loja: running" in during
     assert "connection state is connecting" in during  # the finding, listed
     assert "text p50 / p95" in during and "(n=" in during  # turnaround by kind against the threshold
     assert "RESOLVED instance:loja" in after and "no open incidents" in after and "HEALTHY" in after
     assert "L2 restart_instance instance:loja: ok" in after
-    for dom in (during, after):
+    assert paged["recovery"]["pages"]["undelivered"] == 1
+    assert "1 page reached nobody: set WATCHDOG_NOTIFY_URLS" in unreached  # the banner
+    assert ' page on-call: <span class="pill bad">undelivered</span>' in unreached  # the action, in red
+    assert "page reached nobody" in unreached  # the incident's line, not "paged"
+    assert "a page would reach nobody: set WATCHDOG_NOTIFY_URLS" in after  # before any page
+    for dom in (during, after, unreached):
         assert "&lt;u&gt;zap" in dom and "<u>" not in dom  # shown as text, never markup
         assert "5511987600001" not in dom and "5511987600002" not in dom  # contacts by hash only
         assert 'href="metrics"' in dom and 'href="api/status"' in dom
-    for png in (during_png, after_png):
+    for png in (during_png, after_png, unreached_png):
         data = png.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
     assert during_png.read_bytes() != after_png.read_bytes()

@@ -209,3 +209,22 @@ def test_webhook_setup_is_checked_against_watchdog_webhook_url() -> None:
         list(problems) == ["evolution:suporte"] and "lacks MESSAGES_UPSERT" in problems["evolution:suporte"]
     )
     assert "SECRET-TOKEN" not in json.dumps(report)
+
+
+def test_auto_recovery_without_a_notify_url_is_a_warning_like_any_setting_to_fix() -> None:
+    """Its pages would reach nobody (journaled `undelivered`): `notify_missing`, a warning that counts
+    like `dify_misconfigured` (exit 1); with a notify URL, or not in auto, there is nothing to say."""
+    with running_stack() as stack:
+        code, report = check(stack, WATCHDOG_RECOVERY_MODE="auto")
+        notify_url = "json://127.0.0.1:9/oncall"
+        with_url = check(stack, WATCHDOG_RECOVERY_MODE="auto", WATCHDOG_NOTIFY_URLS=notify_url)
+    assert code == 1 and report["healthy"] is False
+    assert [(f["kind"], f["target"], f["severity"], f["summary"]) for f in report["findings"]] == [
+        (
+            "notify_missing",
+            "watchdog",
+            "warning",
+            "recovery is auto but a page would reach nobody: set WATCHDOG_NOTIFY_URLS",
+        )
+    ]
+    assert with_url[0] == 0, with_url[1]["findings"]

@@ -36,6 +36,7 @@ from watchdog.recovery.problems import Level, problems_from
 from watchdog.serving import ThreadedServer
 
 pytestmark = pytest.mark.integration
+CONTACT_KEY = b"test-contact-key-0123"
 
 
 @pytest.fixture
@@ -259,7 +260,8 @@ async def test_evolution_root_slow_leaves_the_version_unknown_not_evolution_down
     evolution: tuple[EvolutionReplay, str], http: httpx.AsyncClient
 ) -> None:
     replay, url = evolution
-    probes = EvolutionProbes(EvolutionClient(http, url, replay.api_key, timeout=5), runner(deadline=5))
+    client = EvolutionClient(http, url, replay.api_key, timeout=5)
+    probes = EvolutionProbes(client, runner(deadline=5), contact_key=CONTACT_KEY)
     first = await probes.version()
     assert first.ok and first.detail == "Evolution API 2.3.6, WhatsApp Web 2.3000.1023204200"
     replay.root_delay = 30  # web.whatsapp.com unreachable: upstream waits with no timeout
@@ -279,7 +281,8 @@ async def test_evolution_url_off_the_api_is_evolution_misconfigured(
     evolution: tuple[EvolutionReplay, str], http: httpx.AsyncClient
 ) -> None:
     replay, url = evolution
-    probes = EvolutionProbes(EvolutionClient(http, url + "/manager", replay.api_key, timeout=2), runner())
+    client = EvolutionClient(http, url + "/manager", replay.api_key, timeout=2)
+    probes = EvolutionProbes(client, runner(), contact_key=CONTACT_KEY)
     version, listing = await probes.version(), await probes.instances()
     assert version.ok and version.data["version_error"] == "config"
     assert listing.detail == (

@@ -100,7 +100,14 @@ def test_turnaround_and_stalls_ignore_wall_clock_jumps(clock: FakeClock) -> None
     """Expected: a reply 2 s after the message measures 2 s across a backward jump (never negative); a
     forward jump of two hours raises no stall; the stall comes when 60 s have really passed."""
     registry = CollectorRegistry()
-    monitor = ConversationMonitor(clock, Metrics(registry), threshold=5, stall_seconds=60, max_pending=100)
+    monitor = ConversationMonitor(
+        clock,
+        Metrics(registry),
+        contact_key=b"test-contact-key-0123",
+        threshold=5,
+        stall_seconds=60,
+        max_pending=100,
+    )
     monitor.ingest(inbound("5511900000001@s.whatsapp.net", "in-1"))
     clock.jump_wall(-HOUR)
     clock.advance(2)

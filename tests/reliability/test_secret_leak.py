@@ -5,14 +5,18 @@ emulators, whose keys are markers too; Evolution's own webhooks reach it with th
 L1 session reset, an L2 instance restart and an L4 page through a notify URL carrying credentials.
 Searched: the process's whole stdout and stderr, /metrics, /api/status, /healthz, the status page, the
 SQLite journal's bytes (with any -journal/-wal files) and every notification body and path received.
+The contact's phone number is in none of them, and the contact ids they carry (HMAC-SHA256 with the
+WATCHDOG_CONTACT_KEY marker) give no number to a brute-force search without the key.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +30,7 @@ import pytest
 
 from tests.conftest import Receiver
 from tests.integration.stack import wait_until
+from watchdog.model import contact_id
 from watchdog.serving import ThreadedServer, free_port
 from watchdog.sim.logfmt import SimLog
 from watchdog.sim.runner import DifyOptions, EvolutionOptions, build_dify, build_evolution
@@ -38,8 +43,10 @@ WEBHOOK_TOKEN = "MARKER-WEBHOOK-TOKEN-51d0"
 ADMIN_TOKEN = "MARKER-ADMIN-TOKEN-c7e4"
 APIKEY_FIELD = "MARKER-APIKEY-FIELD-9a3b"
 NOTIFY_PASSWORD = "MARKER-NOTIFY-PASSWORD-2d6f"
-MARKERS = (EVOLUTION_KEY, DIFY_KEY, WEBHOOK_TOKEN, ADMIN_TOKEN, APIKEY_FIELD, NOTIFY_PASSWORD)
+CONTACT_KEY = "MARKER-CONTACT-KEY-e83a0b51"
+MARKERS = (EVOLUTION_KEY, DIFY_KEY, WEBHOOK_TOKEN, ADMIN_TOKEN, APIKEY_FIELD, NOTIFY_PASSWORD, CONTACT_KEY)
 ANA = "5511987600001@s.whatsapp.net"
+CONTACT_ID = re.compile(r"c-[0-9a-f]{10}")
 
 
 @contextmanager
@@ -65,8 +72,9 @@ def emulators() -> Iterator[tuple[str, str, httpx.Client]]:
 def test_no_secret_in_logs_metrics_status_journal_or_notifications(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    """Expected: none of the six marker secrets appears in any output, while the outputs are full of the
-    scenario (incidents, actions, pages): the search is over real content, not empty files."""
+    """Expected: none of the seven marker secrets (the contact key among them) appears in any output, while
+    the outputs are full of the scenario (incidents, actions, pages): the search is over real content, not
+    empty files."""
     port = free_port()
     daemon = f"http://127.0.0.1:{port}"
     state = tmp_path / "journal.db"
@@ -92,6 +100,7 @@ def test_no_secret_in_logs_metrics_status_journal_or_notifications(
             "WATCHDOG_ADMIN_TOKEN": ADMIN_TOKEN,
             "WATCHDOG_WEBHOOK_URL": f"{daemon}/webhook/evolution?token={WEBHOOK_TOKEN}",
             "WATCHDOG_NOTIFY_URLS": notify,
+            "WATCHDOG_CONTACT_KEY": CONTACT_KEY,
             "WATCHDOG_LOG_LEVEL": "DEBUG",
             "WATCHDOG_LOG_FORMAT": "json",
         }
@@ -118,6 +127,28 @@ def test_no_secret_in_logs_metrics_status_journal_or_notifications(
     assert NOTIFY_PASSWORD in base64.b64decode(auth.split()[1]).decode()  # delivered only where it belongs
     leaks = [(marker, where) for marker in MARKERS for where, text in outputs.items() if marker in text]
     assert leaks == []
+    assert_no_number_recoverable(outputs)
+
+
+def assert_no_number_recoverable(outputs: dict[str, str]) -> None:
+    """Ana's number is in no output, and no contact id found in them maps back to any number of a block
+    around hers without the key: neither by plain hashing nor with another key. With the key the same
+    search finds her, so the search works and the ids are really hers."""
+    digits = ANA.split("@")[0]
+    assert [where for where, text in outputs.items() if digits in text] == []
+    seen = {found for text in outputs.values() for found in CONTACT_ID.findall(text)}
+    assert contact_id(ANA, key=CONTACT_KEY.encode()) in seen  # the stalled contact, in status and journal
+    candidates = [f"55{n:011d}@s.whatsapp.net" for n in range(int(digits[2:]) - 5000, int(digits[2:]) + 5000)]
+    guesses = {
+        "sha256 of the JID": lambda jid: "c-" + hashlib.sha256(jid.encode()).hexdigest()[:10],
+        "sha256 of the number": lambda jid: (
+            "c-" + hashlib.sha256(jid.split("@")[0].encode()).hexdigest()[:10]
+        ),
+        "another key": lambda jid: contact_id(jid, key=b"MARKER-CONTACT-KEY-e83a0b52"),
+    }
+    found = {how: [jid for jid in candidates if guess(jid) in seen] for how, guess in guesses.items()}
+    assert found == {how: [] for how in guesses}
+    assert [jid for jid in candidates if contact_id(jid, key=CONTACT_KEY.encode()) in seen] == [ANA]
 
 
 def drive_scenario(

@@ -50,6 +50,7 @@ BAD_VALUES = {
     "WATCHDOG_RESTART_TIMEOUT_SECONDS": "forever",
     "WATCHDOG_NOTIFY_URLS": "not a url",
     "WATCHDOG_STATE_PATH": "   ",
+    "WATCHDOG_CONTACT_KEY": "short-key-15chr",
     "WATCHDOG_REDIS_URL": "http://redis:6379",
     "WATCHDOG_LEASE_SECONDS": "0.5",
     "WATCHDOG_LEASE_KEY": "two words",
@@ -123,11 +124,28 @@ def test_public_view_hides_every_secret() -> None:
         "DIFY_API_KEY": "app-SECRET-456",
         "WATCHDOG_WEBHOOK_TOKEN": "TOKEN-789",
         "WATCHDOG_NOTIFY_URLS": "tgram://BOT-SECRET/123",
+        "WATCHDOG_CONTACT_KEY": "CONTACT-KEY-SECRET-0123",
     }
     shown = repr(Settings.from_env(secrets).public())
     for value in secrets.values():
         assert value not in shown
-    assert "'evolution_api_key': 'set'" in shown
+    assert "'evolution_api_key': 'set'" in shown and "'contact_key': 'set'" in shown
+    assert "CONTACT-KEY-SECRET-0123" not in repr(Settings.from_env(secrets))
+
+
+@pytest.mark.parametrize("key", ["fifteen-chars-1", "sixteen chars 01", "sixteen-chars-0\x01", "é" * 7])
+def test_a_contact_key_too_short_or_with_blanks_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"WATCHDOG_CONTACT_KEY": key})
+    assert str(caught.value) == (
+        "WATCHDOG_CONTACT_KEY=<hidden> is invalid: expected a key of at least 16 characters without "
+        "spaces or control codes"
+    )
+
+
+def test_a_contact_key_of_16_characters_is_taken_as_given() -> None:
+    assert Settings.from_env({"WATCHDOG_CONTACT_KEY": "sixteen-chars-01"}).contact_key == "sixteen-chars-01"
+    assert Settings.from_env({}).contact_key == ""  # generated into the state directory at start
 
 
 def test_urls_lose_their_trailing_slash_and_lists_their_blanks() -> None:

@@ -11,9 +11,18 @@ from watchdog.metrics import Metrics
 from watchdog.signals.conversations import ConversationMonitor
 from watchdog.signals.webhook import parse_envelope
 
+KEY = b"test-contact-key-0123"
+
 
 def envelope(
-    event: str, instance: str, jid: str, msg_id: str, *, from_me: bool = False, media: bool = False
+    event: str,
+    instance: str,
+    jid: str,
+    msg_id: str,
+    *,
+    from_me: bool = False,
+    media: bool = False,
+    mtype: str = "conversation",
 ) -> Any:
     return parse_envelope(
         {
@@ -21,7 +30,7 @@ def envelope(
             "instance": instance,
             "data": {
                 "key": {"remoteJid": jid, "fromMe": from_me, "id": msg_id},
-                "messageType": "imageMessage" if media else "conversation",
+                "messageType": "imageMessage" if media else mtype,
                 "source": "unknown" if from_me else "android",
             },
         }
@@ -34,7 +43,9 @@ def jid(n: int) -> str:
 
 def setup(clock: FakeClock) -> tuple[ConversationMonitor, CollectorRegistry]:
     registry = CollectorRegistry()
-    monitor = ConversationMonitor(clock, Metrics(registry), threshold=5, stall_seconds=30, max_pending=1000)
+    monitor = ConversationMonitor(
+        clock, Metrics(registry), contact_key=KEY, threshold=5, stall_seconds=30, max_pending=1000
+    )
     return monitor, registry
 
 
@@ -73,19 +84,156 @@ def test_stalled_contacts_become_findings_with_the_jid_kept_private(clock: FakeC
     assert sorted(f.kind for f in monitor.findings()) == ["stalled_contact", "stalled_contact"]
 
 
-def test_inbound_stopped_on_one_instance_while_others_receive(clock: FakeClock) -> None:
+def write(monitor: ConversationMonitor, instance: str, n: int, *, mtype: str = "conversation") -> None:
+    """Customer n writes on `instance`, and the owner answers from the phone: only inbound is at stake."""
+    monitor.ingest(envelope("messages.upsert", instance, jid(n), f"{instance}-{n}", mtype=mtype))
+    monitor.ingest(envelope("messages.upsert", instance, jid(n), f"{instance}-r{n}", from_me=True))
+
+
+def quiet(monitor: ConversationMonitor) -> list[str]:
+    return [f.target for f in monitor.findings() if f.kind == "inbound_stopped"]
+
+
+def test_one_instance_that_stops_is_judged_against_its_own_traffic(clock: FakeClock) -> None:
+    monitor, _ = setup(clock)  # stall 30 s; every 2 s: quiet after max(30, 10 x 2) = 30 s
+    for n in range(20):
+        write(monitor, "loja", n)
+        clock.advance(2)
+    clock.advance(27)  # 29 s since the last message
+    assert quiet(monitor) == []
+    clock.advance(2)
+    [finding] = [f for f in monitor.findings() if f.kind == "inbound_stopped"]
+    assert finding.target == "evolution:loja" and finding.evidence["usual_gap_seconds"] == 2.0
+    assert "other instance" not in finding.summary
+    write(monitor, "loja", 20)  # inbound flows again
+    assert quiet(monitor) == []
+
+
+def test_a_short_run_of_messages_then_silence_is_not_judged_alone(clock: FakeClock) -> None:
+    """One conversation and then nobody is ordinary on a quiet bot: alone, the record must be longer."""
+    monitor, _ = setup(clock)
+    for n in range(19):
+        write(monitor, "loja", n)
+        clock.advance(2)
+    clock.advance(3600)
+    assert quiet(monitor) == []
+    monitor, _ = setup(clock)
+    for n in range(10):  # beside an instance that receives, five are enough
+        write(monitor, "loja", n)
+        write(monitor, "suporte", n)
+        clock.advance(2)
+    for n in range(10, 26):
+        write(monitor, "suporte", n)
+        clock.advance(2)
+    assert quiet(monitor) == ["evolution:loja"]
+
+
+def test_traffic_that_tapers_off_is_not_flagged(clock: FakeClock) -> None:
+    """The evening: every gap twice the one before. The moving average keeps up (the next gap is about
+    six of them), so no silence between two messages is ever unusual."""
+    monitor, _ = setup(clock)
+    for n in range(6):
+        write(monitor, "loja", n)
+        clock.advance(2)
+    gap = 2.0
+    for n in range(6, 20):
+        gap *= 2
+        clock.advance(gap - 2.01)  # just before the next message
+        assert quiet(monitor) == [], f"flagged {gap - 0.01:.0f}s into a gap"
+        clock.advance(0.01)
+        write(monitor, "loja", n)
+        clock.advance(2)
+
+
+def test_many_instances_where_one_stops(clock: FakeClock) -> None:
     monitor, _ = setup(clock)
     for n in range(10):
-        for instance in ("loja", "suporte"):
-            monitor.ingest(envelope("messages.upsert", instance, jid(n), f"{instance}-{n}"))
-            monitor.ingest(envelope("send.message", instance, jid(n), f"{instance}-r{n}", from_me=True))
+        for instance in ("loja", "suporte", "vendas"):
+            write(monitor, instance, n)
         clock.advance(2)
-    for n in range(10, 40):  # only suporte keeps receiving
-        monitor.ingest(envelope("messages.upsert", "suporte", jid(n), f"suporte-{n}"))
-        monitor.ingest(envelope("send.message", "suporte", jid(n), f"suporte-r{n}", from_me=True))
+    for n in range(10, 40):  # loja stops; the others keep receiving
+        write(monitor, "suporte", n)
+        write(monitor, "vendas", n)
         clock.advance(2)
-    quiet = [f for f in monitor.findings() if f.kind == "inbound_stopped"]
-    assert [f.target for f in quiet] == ["evolution:loja"]
+    [finding] = [f for f in monitor.findings() if f.kind == "inbound_stopped"]
+    assert finding.target == "evolution:loja" and finding.evidence["instances_receiving"] == 2
+    assert "while 2 other instance(s) still receive" in finding.summary
+
+
+def test_many_instances_that_all_stop_together_are_a_quiet_hour_not_dead_processors(
+    clock: FakeClock,
+) -> None:
+    monitor, _ = setup(clock)
+    for n in range(10):
+        for instance in ("loja", "suporte", "vendas"):
+            write(monitor, instance, n)
+            clock.advance(0.5)
+        clock.advance(0.5)
+    for _ in range(20):
+        clock.advance(30)
+        assert quiet(monitor) == []
+    # one of them wakes up: the others' silence is unusual again (they did not stop with the traffic)
+    for n in range(10, 12):
+        write(monitor, "suporte", n)
+        clock.advance(1)
+    assert quiet(monitor) == ["evolution:loja", "evolution:vendas"]
+
+
+def test_an_instance_quiet_since_long_before_is_no_witness(clock: FakeClock) -> None:
+    monitor, _ = setup(clock)
+    for n in range(20):
+        write(monitor, "vendas", n)
+        clock.advance(2)
+    clock.advance(3600)  # vendas went quiet an hour ago (and stays so)
+    for n in range(20):
+        write(monitor, "loja", n)
+        clock.advance(2)
+    clock.advance(27)
+    assert quiet(monitor) == ["evolution:vendas"]  # while loja receives
+    clock.advance(2)
+    assert quiet(monitor) == ["evolution:loja", "evolution:vendas"]  # each judged as if alone
+
+
+def test_a_service_restart_answers_the_silence_once(clock: FakeClock) -> None:
+    """The restart that a silence led to ends it: the instance learns its traffic anew, so a silence that
+    goes on (nobody writes at night) is not restarted again and then paged."""
+    monitor, _ = setup(clock)
+    for n in range(20):
+        write(monitor, "loja", n)
+        clock.advance(2)
+    clock.advance(60)
+    assert quiet(monitor) == ["evolution:loja"]
+    monitor.repaired(instance="loja")  # an instance restart is not the processor's repair
+    assert quiet(monitor) == ["evolution:loja"]
+    monitor.repaired(instance=None)
+    assert quiet(monitor) == [] and monitor.inbound_within(62)  # the last message still counts as such
+    clock.advance(3600)
+    assert quiet(monitor) == []  # the silence that goes on is not judged again ...
+    for n in range(20, 40):  # ... until loja has learned its traffic afresh (not from the silence's gap)
+        write(monitor, "loja", n)
+        clock.advance(2)
+    clock.advance(29)
+    assert quiet(monitor) == ["evolution:loja"]
+
+
+def test_a_sticker_or_video_note_counts_as_inbound_but_opens_no_wait(clock: FakeClock) -> None:
+    """Upstream's bot never answers them (their content is undefined): no stall can come of them."""
+    monitor, registry = setup(clock)
+    for n, mtype in enumerate(["stickerMessage", "ptvMessage"] * 10):
+        monitor.ingest(envelope("messages.upsert", "loja", jid(n), f"in{n}", mtype=mtype))
+        clock.advance(2)
+    assert monitor.tracker.pending() == [] and monitor.next_deadline() is None
+    clock.advance(40)
+    assert monitor.collect_stalls() == []
+    assert [f.kind for f in monitor.findings()] == ["inbound_stopped"]  # they were traffic all the same
+    monitor.ingest(envelope("messages.upsert", "loja", jid(9), "in9", mtype="imageMessage"))
+    monitor.ingest(envelope("messages.upsert", "loja", jid(9), "in10", mtype="stickerMessage"))
+    [waiting] = monitor.tracker.pending()
+    assert (waiting.kind, waiting.messages) == ("media", 1)
+    monitor.ingest(envelope("send.message", "loja", jid(9), "out9", from_me=True))
+    assert registry.get_sample_value(
+        "watchdog_turnaround_seconds_count", {"instance": "loja", "kind": "media"}
+    )
 
 
 def test_a_closed_instance_is_not_reported_as_quiet(clock: FakeClock) -> None:

@@ -21,6 +21,7 @@ from watchdog.doctor.versions import parse_version
 from watchdog.model import Finding, Severity, contact_id
 
 JID = "5511999990000@s.whatsapp.net"
+KEY = b"test-contact-key-0123"
 BOT = BotView("b1", True, "chatBot", expire=0, keyword_finish="bye", stop_bot_from_me=False, key_held=True)
 HOOK = InstanceWebhook(
     url="http://wd:8787/webhook/evolution?token=t",
@@ -31,7 +32,7 @@ HOOK = InstanceWebhook(
 
 
 def session(status: str = "opened", conversation: str = KNOWN) -> SessionView:
-    return SessionView("b1", contact_id(JID), status, conversation, remote_jid=JID)
+    return SessionView("b1", contact_id(JID, key=KEY), status, conversation, remote_jid=JID)
 
 
 def snap(version: str = "2.3.6", **instance: object) -> Snapshot:

@@ -80,6 +80,7 @@ def run(bot_key: str, *, settings_status: int = 200, dify_up: bool = True, root_
                 EvolutionClient(evo_http, "http://evo", "k", timeout=1),
                 DifyClient(dify_http, "http://dify/v1", "app-ours", timeout=1),
                 dify_key="app-ours",
+                contact_key=b"test-contact-key-0123",
             )
 
     return asyncio.run(go())

@@ -12,6 +12,7 @@ from watchdog.doctor.snapshot import UNKNOWN, BotView, InstanceView, SessionView
 from watchdog.model import contact_id
 
 JID = "5511988887777@s.whatsapp.net"
+KEY = b"test-contact-key-0123"
 
 
 def report(*sessions: SessionView) -> DoctorReport:
@@ -24,10 +25,10 @@ def report(*sessions: SessionView) -> DoctorReport:
 
 
 def test_text_marks_the_safe_fix_and_hides_the_number() -> None:
-    text = render_text(report(SessionView("b1", contact_id(JID), "opened", UNKNOWN, remote_jid=JID)))
+    text = render_text(report(SessionView("b1", contact_id(JID, key=KEY), "opened", UNKNOWN, remote_jid=JID)))
     assert "CRITICAL  stale_conversation  evolution:loja" in text
     assert "fix (safe, --fix applies it):" in text
-    assert contact_id(JID) in text and "5511988887777" not in text
+    assert contact_id(JID, key=KEY) in text and "5511988887777" not in text
     assert "Not checked (the API cannot show it):" in text and "CONFIG_SESSION_PHONE_VERSION" in text
     assert text.rstrip().endswith("1 safe fix(es): run `evo-watchdog doctor --fix`")
     assert "exit 3" in text
@@ -49,8 +50,8 @@ def test_healthy_text_and_json() -> None:
 
 
 def test_json_after_fix_carries_results_and_the_findings_before() -> None:
-    before = report(SessionView("b1", contact_id(JID), "closed", "none", remote_jid=JID))
-    results = [FixResult("delete_session", "loja", contact_id(JID), True, "deleted")]
+    before = report(SessionView("b1", contact_id(JID, key=KEY), "closed", "none", remote_jid=JID))
+    results = [FixResult("delete_session", "loja", contact_id(JID, key=KEY), True, "deleted")]
     body = json.loads(render_json(report(), before=before, fixes=results))
     assert body["exit_code"] == 0
     assert [f["kind"] for f in body["findings_before_fix"]] == ["session_closed"]
@@ -59,7 +60,7 @@ def test_json_after_fix_carries_results_and_the_findings_before() -> None:
         {
             "action": "delete_session",
             "instance": "loja",
-            "contact": contact_id(JID),
+            "contact": contact_id(JID, key=KEY),
             "ok": True,
             "detail": "deleted",
         }

@@ -115,7 +115,8 @@ async def test_evolution_probes_ask_connection_state_every_cycle_and_the_rest_ev
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
         client = EvolutionClient(http, "http://evolution.test", "key", timeout=1)
-        probes = EvolutionProbes(client, ProbeRunner(clock, concurrency=4, deadline=1), slow_every=4)
+        runner = ProbeRunner(clock, concurrency=4, deadline=1)
+        probes = EvolutionProbes(client, runner, contact_key=b"test-contact-key-0123", slow_every=4)
         first = await probes.run_all()
         assert asked == Counter({"/": 1, "/instance/fetchInstances": 1, "connectionState": 8, "find": 16})
         asked.clear()

@@ -1,7 +1,11 @@
-"""Turnaround p50/p95 for the status page: nearest rank over recent bot replies, per instance and kind."""
+"""Turnaround p50/p95 for the status page: nearest rank over recent bot replies, per instance and kind;
+and its paging line (pages that reached nobody)."""
 
 from __future__ import annotations
 
+import pytest
+
+from watchdog.recovery.paging import paging_view
 from watchdog.signals.turnaround import BOT, HUMAN, Turn
 from watchdog.statuspage import turnaround_view
 
@@ -25,3 +29,38 @@ def test_quantiles_by_kind_against_the_threshold_ignoring_human_replies() -> Non
 
 def test_an_instance_with_only_human_replies_has_no_quantiles() -> None:
     assert turnaround_view({"loja": [turn(3.0, by=HUMAN)]}, threshold=5.0)["instances"] == {}
+
+
+NOBODY = "set WATCHDOG_NOTIFY_URLS"
+
+
+@pytest.mark.parametrize(
+    ("nobody", "unreached", "mode", "warning"),
+    [
+        (NOBODY, {"undelivered": 1}, "auto", "1 page reached nobody: set WATCHDOG_NOTIFY_URLS"),
+        (
+            "",
+            {"undelivered": 2},
+            "auto",
+            "2 pages reached nobody: no notify URL was set then (sent again if its incident is still open)",
+        ),
+        (
+            "",
+            {"failed": 1},
+            "dry-run",
+            "1 page not delivered to every notify target: sent again after the backoff",
+        ),
+        (NOBODY, {}, "auto", "a page would reach nobody: set WATCHDOG_NOTIFY_URLS"),
+        (NOBODY, {}, "dry-run", "a page would reach nobody: set WATCHDOG_NOTIFY_URLS"),  # pages are real
+        (NOBODY, {}, "off", ""),
+        ("", {"undelivered": 0, "failed": 0}, "auto", ""),
+    ],
+)
+def test_the_paging_line_says_which_pages_reached_nobody_and_the_fix(
+    nobody: str, unreached: dict[str, int], mode: str, warning: str
+) -> None:
+    view = paging_view(nobody, unreached, mode=mode)
+    assert view["warning"] == warning
+    assert view["notify"] == (nobody or "ok")
+    counts = (unreached.get("undelivered", 0), unreached.get("failed", 0))
+    assert (view["undelivered"], view["failed"]) == counts

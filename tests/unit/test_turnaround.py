@@ -11,10 +11,11 @@ from watchdog.signals.turnaround import BOT, HUMAN, MEDIA, TEXT, TurnaroundTrack
 
 ANA = "5511987600001@s.whatsapp.net"
 BIA = "5511987600002@s.whatsapp.net"
+KEY = b"test-contact-key-0123"
 
 
 def tracker(clock: FakeClock, **kw: int) -> TurnaroundTracker:
-    return TurnaroundTracker(clock, threshold_seconds=5, stall_seconds=30, **kw)
+    return TurnaroundTracker(clock, contact_key=KEY, threshold_seconds=5, stall_seconds=30, **kw)
 
 
 def test_turn_is_measured_on_the_watchdog_clock(clock: FakeClock) -> None:
@@ -102,7 +103,9 @@ events = st.lists(
 @given(events)
 def test_random_interleavings_never_go_negative_or_double_count(sequence: list[Event]) -> None:
     clock = FakeClock()
-    t = TurnaroundTracker(clock, threshold_seconds=5, stall_seconds=30, max_pending=3, remembered_ids=8)
+    t = TurnaroundTracker(
+        clock, contact_key=KEY, threshold_seconds=5, stall_seconds=30, max_pending=3, remembered_ids=8
+    )
     inbound_times: dict[int, float] = {}
     turns = 0
     for what, contact, msg, advance in sequence:

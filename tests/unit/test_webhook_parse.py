@@ -46,6 +46,28 @@ def test_inbound_text_and_media() -> None:
     assert media is not None and media.kind == "media"
 
 
+@pytest.mark.parametrize(
+    ("mtype", "kind", "awaits_reply"),
+    [
+        ("conversation", "text", True),
+        ("extendedTextMessage", "text", True),
+        ("imageMessage", "media", True),
+        ("audioMessage", "media", True),
+        ("videoMessage", "media", True),
+        ("documentWithCaptionMessage", "media", True),
+        ("stickerMessage", "media", False),  # the bot's content is undefined: it never answers
+        ("ptvMessage", "media", False),  # a video note: the same
+    ],
+)
+def test_message_kinds_and_which_inbound_the_bot_answers(mtype: str, kind: str, awaits_reply: bool) -> None:
+    seen = message_seen(parse_envelope(upsert(mtype=mtype)))
+    assert seen is not None and (seen.direction, seen.kind, seen.awaits_reply) == (
+        "inbound",
+        kind,
+        awaits_reply,
+    )
+
+
 def test_envelope_never_carries_the_apikey() -> None:
     envelope = parse_envelope(upsert())
     assert "SECRET-INSTANCE-TOKEN" not in repr(envelope)

@@ -101,11 +101,9 @@ EVOLUTION_500 = Phase("Evolution answers 500", ("evolution_down",), _evolution_5
 DIFY_FORGETS = Phase("Dify forgets conversations", ("stale_conversation",), _forgetful_dify, 1)
 IMAGE_WEDGE = Phase("an image wedges the session", ("session_wedged",), _image_wedge, 1)
 DIFY_HANGS = Phase("Dify hangs", ("dify_down",), _dify_hangs, 3)
-# Seen by the webhooks going quiet, or at once in the container's log when the watchdog follows it;
-# an instance restart cannot revive a dead processor: the repair is the process (container) restart.
-PROCESSOR_DIES = Phase(
-    "the message processor dies", ("inbound_stopped", "processor_dead"), _processor_dies, 3, 30.0
-)
+# Silent, as upstream: seen only as the instance's inbound going quiet while it says `open` (nothing in
+# the log); an instance restart cannot revive a dead processor: the repair is the process restart.
+PROCESSOR_DIES = Phase("the message processor dies", ("inbound_stopped",), _processor_dies, 3, 30.0)
 # Two Evolution restarts back to back would be "the same fault back within its cooldown" (a page):
 # other faults play between them.
 PHASES = (SOCKET_CLOSES, EVOLUTION_500, DIFY_FORGETS, IMAGE_WEDGE, DIFY_HANGS, PROCESSOR_DIES)

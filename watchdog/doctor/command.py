@@ -12,6 +12,7 @@ import httpx
 from watchdog.clients.dify import dify_client_for
 from watchdog.clients.evolution import evolution_client_for
 from watchdog.config import Settings
+from watchdog.contactkey import resolve_contact_key
 from watchdog.doctor.checks import diagnose
 from watchdog.doctor.diagnosis import safe_fixes
 from watchdog.doctor.fetch import take_snapshot
@@ -21,11 +22,12 @@ from watchdog.doctor.render import DoctorReport, render_fixes, render_json, rend
 from watchdog.probes.suite import http_client
 
 
-async def examine(settings: Settings, http: httpx.AsyncClient) -> DoctorReport:
+async def examine(settings: Settings, http: httpx.AsyncClient, contact_key: bytes) -> DoctorReport:
     snap = await take_snapshot(
         evolution_client_for(http, settings),
         dify_client_for(http, settings),
         dify_key=settings.dify_api_key,
+        contact_key=contact_key,
         instances=settings.evolution_instances,
         webhook_url=settings.webhook_url,
     )
@@ -44,8 +46,9 @@ async def run_doctor(
 ) -> int:
     """With --fix the report is printed, the safe fixes applied (after a y/N unless `yes`), and the
     stack examined again: the exit code is that of what is left."""
+    key = resolve_contact_key(settings, create=False)  # the daemon's ids when it has a key; no state left
     async with http_client(settings) as http:
-        report = await examine(settings, http)
+        report = await examine(settings, http, key)
         if not fix:
             stdout.write((render_json(report) if as_json else render_text(report)) + "\n")
             return report.exit_code
@@ -58,8 +61,8 @@ async def run_doctor(
         if not fixes:
             people.write("Nothing doctor can fix safely.\n")
         elif yes or confirm(len(fixes), stdin, stderr):
-            results = await apply_fixes(evolution_client_for(http, settings), fixes)
-            after = await examine(settings, http)
+            results = await apply_fixes(evolution_client_for(http, settings), fixes, contact_key=key)
+            after = await examine(settings, http, key)
             after_text = render_text(after, fixing=True)
             people.write(render_fixes(results) + "\n\nAfter the fixes:\n" + after_text + "\n")
         else:

@@ -31,6 +31,7 @@ async def take_snapshot(
     dify: DifyClient | None,
     *,
     dify_key: str,
+    contact_key: bytes,
     instances: Sequence[str] = (),
     webhook_url: str = "",
 ) -> Snapshot:
@@ -53,7 +54,7 @@ async def take_snapshot(
     rows = listing
     stored = {row.name: row.stored_status for row in rows}
     watched = list(instances) if instances else sorted(stored)
-    reader = _InstanceReader(evolution, dify, dify_key)
+    reader = _InstanceReader(evolution, dify, dify_key, contact_key)
     views = await asyncio.gather(*(reader.read(name, stored[name]) for name in watched if name in stored))
     return Snapshot(
         version=info.version if info is not None else "",
@@ -67,10 +68,13 @@ async def take_snapshot(
 
 
 class _InstanceReader:
-    def __init__(self, evolution: EvolutionClient, dify: DifyClient | None, dify_key: str) -> None:
+    def __init__(
+        self, evolution: EvolutionClient, dify: DifyClient | None, dify_key: str, contact_key: bytes
+    ) -> None:
         self.evolution = evolution
         self.dify = dify
         self.dify_key = dify_key
+        self._contact_key = contact_key  # keys the contact ids (model.contact_id); never shown
 
     async def read(self, name: str, stored_status: str) -> InstanceView:
         unread: list[str] = []
@@ -134,7 +138,7 @@ class _InstanceReader:
                     conversation = KNOWN if row.conversation_id in known else UNKNOWN
         return SessionView(
             bot_id=bot.id,
-            contact=contact_id(row.remote_jid),
+            contact=contact_id(row.remote_jid, key=self._contact_key),
             status=row.status,
             conversation=conversation,
             remote_jid=row.remote_jid,

@@ -42,12 +42,14 @@ def confirm(count: int, stdin: IO[str], stderr: IO[str]) -> bool:
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
-async def apply_fixes(client: EvolutionClient, fixes: Sequence[Fix]) -> list[FixResult]:
-    return [await _apply(client, fix) for fix in fixes]
+async def apply_fixes(
+    client: EvolutionClient, fixes: Sequence[Fix], *, contact_key: bytes
+) -> list[FixResult]:
+    return [await _apply(client, fix, contact_key) for fix in fixes]
 
 
-async def _apply(client: EvolutionClient, fix: Fix) -> FixResult:
-    contact = contact_id(fix.subject) if fix.subject else ""
+async def _apply(client: EvolutionClient, fix: Fix, contact_key: bytes) -> FixResult:
+    contact = contact_id(fix.subject, key=contact_key) if fix.subject else ""
     try:
         if fix.action == DELETE_SESSION:
             await client.change_dify_status(fix.instance, fix.subject, "delete")

@@ -31,6 +31,7 @@ class EvolutionProbes:
         client: EvolutionClient,
         runner: ProbeRunner,
         *,
+        contact_key: bytes,
         instances: Sequence[str] = (),
         dify: DifyClient | None = None,
         dify_api_key: str = "",
@@ -39,6 +40,7 @@ class EvolutionProbes:
     ) -> None:
         self.client = client
         self.runner = runner
+        self._contact_key = contact_key  # keys the contact ids (model.contact_id); never shown
         self.configured = tuple(instances)
         self.dify = dify
         self._dify_key = dify_api_key
@@ -116,7 +118,7 @@ class EvolutionProbes:
                 verify = self._can_verify(bot.api_key)
                 for session in await self.client.dify_sessions(instance, bot.id):
                     summaries.append(await self._summary(session, bot.bot_type, verify))
-                    subjects[contact_id(session.remote_jid)] = session.remote_jid
+                    subjects[contact_id(session.remote_jid, key=self._contact_key)] = session.remote_jid
             return (
                 True,
                 f"{len(bots)} Dify bots, {len(summaries)} sessions",
@@ -170,7 +172,7 @@ class EvolutionProbes:
                 except UpstreamError:
                     conversation = "unverified"
         return {
-            "contact": contact_id(session.remote_jid),
+            "contact": contact_id(session.remote_jid, key=self._contact_key),
             "status": session.status,
             "await_user": session.await_user,
             "updated_at": _epoch(session.updated_at),

@@ -31,13 +31,17 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 class ProbeSuite:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, http: httpx.AsyncClient, clock: Clock, *, contact_key: bytes
+    ) -> None:
+        """`contact_key` (contactkey.resolve_contact_key) keys the contact ids of session probes."""
         timeout = settings.probe_timeout_seconds
         runner = ProbeRunner(clock, concurrency=settings.probe_concurrency, deadline=timeout)
         dify_client = dify_client_for(http, settings)
         self.evolution = EvolutionProbes(
             evolution_client_for(http, settings),
             runner,
+            contact_key=contact_key,
             instances=settings.evolution_instances,
             dify=dify_client,
             dify_api_key=settings.dify_api_key,

@@ -28,9 +28,12 @@ from watchdog.recovery.hands import Hands
 from watchdog.recovery.inflight import SKIPPED as SKIPPED
 from watchdog.recovery.inflight import ActionRunner
 from watchdog.recovery.journal import Journal, JournalError
+from watchdog.recovery.paging import PAGES_WINDOW, paging_view
 from watchdog.recovery.planner import (
+    FAILED,
     OK,
     PAGE,
+    UNDELIVERED,
     Incident,
     PlannedAction,
     Policy,
@@ -90,6 +93,7 @@ class RecoveryEngine:
             global_restarts_per_hour=settings.global_restarts_per_hour,
             recovery_hold=settings.recovery_hold_seconds,
             restartable=self.hands.restartable(),
+            pager=notifier.enabled,  # without one, a page that reached nobody is not sent again
             # one full probe cycle, the sessions probe's deadline included
             contact_grace=settings.probe_interval_seconds + 4 * settings.probe_timeout_seconds,
         )
@@ -222,7 +226,7 @@ class RecoveryEngine:
         self.metrics.recovery_actions.labels(action=action.kind, target=label, result=outcome.result).inc()
         self.metrics.recovery_duration.labels(action=action.kind).observe(took)
         logger.log(
-            "INFO" if outcome.result != "failed" else "WARNING",
+            "WARNING" if outcome.result in (FAILED, UNDELIVERED) else "INFO",
             "recovery L{} {} on {}: {} ({})",
             int(action.level),
             action.kind,
@@ -287,7 +291,17 @@ class RecoveryEngine:
                 {"kind": f.action.kind, "target": f.action.target, "running_for": round(mono - f.started, 1)}
                 for f in self.runner.in_flight()
             ],
+            "pages": self.pages(),
         }
+
+    def pages(self) -> dict[str, object]:
+        """Whether a page can reach anyone, and the recent pages that did not (recovery/paging.py)."""
+        try:
+            unreached = self.journal.unreached_pages(self.now() - PAGES_WINDOW)
+        except JournalError as exc:
+            self._journal_failing(exc)
+            unreached = {}
+        return paging_view(self.hands.notifier.nobody(), unreached, mode=self.policy.mode)
 
 
 def build_engine(

@@ -8,7 +8,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 from watchdog.notify import Notifier
 from watchdog.recovery.executors import CommandExecutor, DockerExecutor, EvolutionExecutor, Outcome
-from watchdog.recovery.planner import RESET_SESSION, RESTART_CONTAINER, RESTART_INSTANCE, PlannedAction
+from watchdog.recovery.planner import (
+    RESET_SESSION,
+    RESTART_CONTAINER,
+    RESTART_INSTANCE,
+    UNDELIVERED,
+    PlannedAction,
+)
 
 
 class Hands:
@@ -64,6 +70,13 @@ class Hands:
             if self.command is not None:
                 return await self.command.restart(action.service)
             return Outcome.failed(f"no way to restart {action.service}: set its container or restart command")
+        return await self.page(action)
+
+    async def page(self, action: PlannedAction) -> Outcome:
+        """`ok` once every notify target took it; `failed` when a target refused (sent again after the
+        backoff); `undelivered` when there is no target at all: it reached nobody but the log."""
+        if not self.notifier.enabled:
+            return Outcome(UNDELIVERED, f"reached nobody: {self.notifier.nobody()}")
         delivered = await self.notifier.send(
             action.incident,
             "page",
@@ -71,6 +84,4 @@ class Hands:
             f"{action.reason}. The watchdog stops acting on it until it recovers.",
             level="critical",
         )
-        if not self.notifier.enabled:
-            return Outcome.ok("paged in the log only: no WATCHDOG_NOTIFY_URLS")
         return Outcome.ok("on-call paged") if delivered else Outcome.failed("the page could not be delivered")

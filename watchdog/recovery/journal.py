@@ -15,8 +15,11 @@ from typing import Any
 from watchdog.errors import WatchdogError
 from watchdog.recovery.planner import (
     ACK,
+    FAILED,
     OK,
+    PAGE,
     RUNNING,
+    UNDELIVERED,
     ActionRecord,
     Incident,
     Plan,
@@ -26,6 +29,8 @@ from watchdog.recovery.planner import (
 from watchdog.recovery.problems import Level, Problem
 
 INTERRUPTED = "interrupted"  # running when the watchdog died: outcome unknown, judged by the problem
+# Results: running, ok, failed, dry_run, skipped (inflight.py), interrupted; a page also `undelivered`
+# (no notify target: it reached nobody), see recovery/hands.py.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
     key TEXT NOT NULL, service TEXT NOT NULL, opened_at REAL NOT NULL, level INTEGER NOT NULL,
@@ -208,6 +213,21 @@ class Journal:
         self.apply(plan)
         return plan
 
+    def unreached_pages(self, since: float) -> dict[str, int]:
+        """Incidents paged since `since` whose page did not reach on-call (`undelivered`: no target;
+        `failed`: a target refused), unless a later page of the same incident was delivered."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT a.result, COUNT(DISTINCT a.incident) FROM actions a "
+                "WHERE a.kind = ? AND a.result IN (?, ?) AND a.started_at >= ? AND NOT EXISTS ("
+                "SELECT 1 FROM actions b WHERE b.incident = a.incident AND b.kind = ? AND b.result = ? "
+                "AND b.id > a.id) GROUP BY a.result",
+                (PAGE, UNDELIVERED, FAILED, since, PAGE, OK),
+            ).fetchall()
+        counts = {UNDELIVERED: 0, FAILED: 0}
+        counts.update({str(result): int(n) for result, n in rows})
+        return counts
+
     def maintenance_until(self) -> float:
         with self._reading() as db:
             row = db.execute("SELECT until FROM maintenance WHERE id = 1").fetchone()
@@ -235,6 +255,7 @@ class Journal:
                 "WHERE incident = ? AND started_at >= ? AND started_at <= ? ORDER BY id",
                 (incident.key, incident.opened_at, incident.closed_at or float("inf")),
             ).fetchall()
+            pages = [a[6] for a in acts if a[0] == PAGE]
             out.append(
                 {
                     "key": incident.key,
@@ -243,6 +264,7 @@ class Journal:
                     "closed_at": incident.closed_at,
                     "paged": incident.paged,
                     "circuit_open": incident.circuit_open,
+                    "page": pages[-1] if pages else None,  # the last page's result: did on-call get it?
                     "actions": [
                         {
                             "kind": a[0],

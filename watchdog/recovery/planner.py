@@ -23,6 +23,7 @@ RESET_SESSION, RESTART_INSTANCE, RESTART_CONTAINER, PAGE = (
 RESTARTS = {RESTART_INSTANCE, RESTART_CONTAINER}
 ACK = "ack"  # a person acknowledged a page (recovery/ack.py): journaled, never planned
 RUNNING, OK, FAILED, DRY_RUN = "running", "ok", "failed", "dry_run"
+UNDELIVERED = "undelivered"  # a page with nobody to send it to (no usable WATCHDOG_NOTIFY_URLS)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Policy:
     # Unanswered customers wait this long before their first repair, so that a probe cycle can show
     # whether a whole service is down (then they are symptoms, and contacts keep their conversations).
     contact_grace: float = 0.0
+    # A notify URL is set: a page that reached nobody earlier (journaled `undelivered`) is sent again.
+    pager: bool = True
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempts - 1)))
@@ -224,8 +227,10 @@ class RecoveryPlanner:
         self, problem: Problem, incident: Incident, last: ActionRecord | None, now: float
     ) -> PlannedAction | None:
         """Behind an open circuit nothing acts, except a page that could not be delivered: it is tried
-        again after the backoff delay (doubling to 5 min), until on-call has it."""
-        if last is None or last.kind != PAGE or last.result != FAILED:
+        again after the backoff delay (doubling to 5 min), until on-call has it. One that reached nobody
+        (`undelivered`) is sent again only once there is a pager (a restart with WATCHDOG_NOTIFY_URLS)."""
+        retry = {FAILED, UNDELIVERED} if self.policy.pager else {FAILED}
+        if last is None or last.kind != PAGE or last.result not in retry:
             return None
         if now - (last.finished_at or last.started_at) < self.policy.backoff(incident.attempts):
             return None

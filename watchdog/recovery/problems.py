@@ -19,10 +19,11 @@ class Level(IntEnum):
 
 CONTACT_KINDS = {"stalled_contact", "stale_conversation", "session_wedged"}
 INSTANCE_KINDS = {"instance_disconnected", "instance_not_loaded", "instance_stalled"}
-# Inbound that stopped while the instance says `open` is the message processor (upstream #2647): an
-# instance restart does not reset it (reference: restart "does NOT reset ... message processor"), the
-# process restart does; so it starts at L3, as ARCHITECTURE's ladder has it.
-EVOLUTION_KINDS = {"evolution_down", "processor_dead", "inbound_stopped"}
+# Inbound that stopped while the instance says `open` is the message processor (upstream #2647), which
+# dies silently (nothing in the log: `inbound_stopped` is read from the silence alone). An instance restart
+# does not reset it (reference: restart "does NOT reset ... message processor"), the process restart does;
+# so it starts at L3, as ARCHITECTURE's ladder has it.
+EVOLUTION_KINDS = {"evolution_down", "inbound_stopped"}
 DIFY_KINDS = {"dify_down", "dify_silent", "dify_canary_failed"}
 # Only a person can fix these: a logout needs a QR scan, a wrong key or webhook needs a config change.
 HUMAN_KINDS = {

@@ -28,6 +28,9 @@ RECENT_TURNS = 50  # per instance, for /api/status
 STATUS_LIST_LIMIT = 20  # longest waits listed per instance in /api/status
 QUIET_FACTOR = 10  # an instance is quiet after this many of its usual gaps between inbound messages
 MIN_INBOUND_TO_LEARN = 5
+# Judged alone, with no other instance receiving to say that customers are writing, a silence needs a longer
+# record: a handful of messages (one conversation, say) and then nothing is ordinary on a quiet bot.
+MIN_INBOUND_TO_JUDGE_ALONE = 20
 
 
 @dataclass
@@ -36,24 +39,44 @@ class InboundActivity:
 
     last_at: float
     gap: float | None = None  # exponentially weighted mean gap
-    count: int = 1
+    count: int = 1  # messages learned from (0: forgotten, the next one starts afresh)
 
     def seen(self, now: float) -> None:
-        gap = now - self.last_at
-        self.gap = gap if self.gap is None else 0.8 * self.gap + 0.2 * gap
+        if self.count:
+            gap = now - self.last_at
+            self.gap = gap if self.gap is None else 0.8 * self.gap + 0.2 * gap
         self.last_at = now
         self.count += 1
+
+    def forget(self) -> None:
+        """Learn the traffic anew from the next message (`last_at` stays: customers did write then)."""
+        self.gap, self.count = None, 0
+
+    @property
+    def learned(self) -> bool:
+        return self.gap is not None and self.count >= MIN_INBOUND_TO_LEARN
 
 
 class ConversationMonitor:
     def __init__(
-        self, clock: Clock, metrics: Metrics, *, threshold: float, stall_seconds: float, max_pending: int
+        self,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        contact_key: bytes,
+        threshold: float,
+        stall_seconds: float,
+        max_pending: int,
     ) -> None:
         self.clock = clock
         self.metrics = metrics
         self.stall_seconds = stall_seconds
         self.tracker = TurnaroundTracker(
-            clock, threshold_seconds=threshold, stall_seconds=stall_seconds, max_pending=max_pending
+            clock,
+            contact_key=contact_key,
+            threshold_seconds=threshold,
+            stall_seconds=stall_seconds,
+            max_pending=max_pending,
         )
         self.activity: dict[str, InboundActivity] = {}
         self.states: dict[str, str] = {}  # instance -> last state from connection.update
@@ -69,8 +92,9 @@ class ConversationMonitor:
         if seen is None:
             return "ignored"
         if seen.direction == "inbound":
-            self.tracker.inbound(seen.instance, seen.remote_jid, seen.message_id, seen.kind)
-            self._inbound_activity(seen.instance)
+            if seen.awaits_reply:
+                self.tracker.inbound(seen.instance, seen.remote_jid, seen.message_id, seen.kind)
+            self._inbound_activity(seen.instance)  # a sticker too: the processor delivered it
             return "accepted"
         turn = self.tracker.reply(seen.instance, seen.remote_jid, seen.message_id, replied_by=seen.direction)
         if turn is not None:
@@ -102,10 +126,18 @@ class ConversationMonitor:
         return stalls
 
     def repaired(self, *, instance: str | None, remote_jid: str | None = None) -> int:
-        """A verified repair covers these stalled waits: they stop being findings (new ones start fresh)."""
+        """A verified repair covers these stalled waits: they stop being findings (new ones start fresh).
+        A service restart (`instance` None) also answers the silences it found: a quiet instance learns
+        its traffic anew from the restarted process, so one silence (a night, say) is acted on once, not
+        restarted again and then paged."""
         dropped = self.tracker.drop_stalled(instance, remote_jid)
         if dropped:
             logger.info("{} stalled wait(s) closed by a repair on {}", dropped, instance or "every instance")
+        if instance is None:
+            now = self.clock.monotonic()
+            for activity in self.activity.values():
+                if activity.learned and now - activity.last_at > self._quiet_limit(activity):
+                    activity.forget()
         return dropped
 
     def inbound_within(self, seconds: float) -> bool:
@@ -150,30 +182,44 @@ class ConversationMonitor:
         return findings
 
     def _quiet_instances(self, now: float) -> list[Finding]:
-        """Inbound stopped on an instance that says `open` while other instances still receive."""
+        """Inbound stopped on an instance that says `open`: how a dead message processor shows (upstream
+        logs nothing). Each instance is judged against its own traffic, once learned: silent for longer
+        than QUIET_FACTOR of its usual gaps (a moving average, so traffic that tapers off raises the bar)
+        and the stall time. While other instances still receive, that silence is the finding; alone, too,
+        after a longer record (MIN_INBOUND_TO_JUDGE_ALONE). When the other judged instances went quiet
+        with it, no customers at all (night) is likelier than processors dying together, so nothing is
+        said; one quiet since long before is no witness either way. The end-to-end heartbeat (issue 16)
+        is the proof; this is the customers' side of it."""
+        limit = {i: self._quiet_limit(a) for i, a in self.activity.items()}
+        silent = {i: now - a.last_at for i, a in self.activity.items()}
+        receiving = {i for i in self.activity if silent[i] <= limit[i]}
+        judged = {i for i, a in self.activity.items() if a.learned and self.states.get(i, "open") == "open"}
         quiet: list[Finding] = []
-        silent_for = {i: now - a.last_at for i, a in self.activity.items()}
-        receiving = [i for i, a in self.activity.items() if silent_for[i] <= self._quiet_limit(a)]
-        for instance, activity in self.activity.items():
-            if activity.gap is None or activity.count < MIN_INBOUND_TO_LEARN:
+        for instance in sorted(judged - receiving):
+            activity = self.activity[instance]
+            others = sorted(receiving - {instance})
+            went_quiet_with_it = [
+                i
+                for i in judged - receiving - {instance}
+                if abs(self.activity[i].last_at - activity.last_at) <= limit[instance]
+            ]
+            if not others and (went_quiet_with_it or activity.count < MIN_INBOUND_TO_JUDGE_ALONE):
                 continue
-            silent = silent_for[instance]
-            others = [i for i in receiving if i != instance]
-            if (
-                silent > self._quiet_limit(activity)
-                and others
-                and self.states.get(instance, "open") == "open"
-            ):
-                quiet.append(
-                    Finding(
-                        INBOUND_STOPPED,
-                        instance_target(instance),
-                        Severity.CRITICAL,
-                        f"no inbound message for {silent:.0f}s (usually every {activity.gap:.0f}s) "
-                        f"while {len(others)} other instance(s) still receive",
-                        {"silent_seconds": round(silent, 1), "usual_gap_seconds": round(activity.gap, 1)},
-                    )
+            while_others = f" while {len(others)} other instance(s) still receive" if others else ""
+            quiet.append(
+                Finding(
+                    INBOUND_STOPPED,
+                    instance_target(instance),
+                    Severity.CRITICAL,
+                    f"no inbound message for {silent[instance]:.0f}s "
+                    f"(usually every {activity.gap or 0.0:.0f}s){while_others}",
+                    {
+                        "silent_seconds": round(silent[instance], 1),
+                        "usual_gap_seconds": round(activity.gap or 0.0, 1),
+                        "instances_receiving": len(others),
+                    },
                 )
+            )
         return quiet
 
     def _quiet_limit(self, activity: InboundActivity) -> float:

@@ -35,10 +35,11 @@ class PendingTurn:
     first_at: float  # monotonic time of the first unanswered message of the burst
     messages: int = 1
     stalled: bool = False
+    contact_key: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def contact(self) -> str:
-        return contact_id(self.remote_jid)
+        return contact_id(self.remote_jid, key=self.contact_key)
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,14 @@ class TurnaroundTracker:
         self,
         clock: Clock,
         *,
+        contact_key: bytes,
         threshold_seconds: float,
         stall_seconds: float,
         max_pending: int = 100_000,
         remembered_ids: int = 50_000,
     ) -> None:
         self.clock = clock
+        self._contact_key = contact_key  # keys the contact ids (model.contact_id); never shown
         self.threshold = threshold_seconds
         self.stall_seconds = stall_seconds
         self.max_pending = max_pending
@@ -148,7 +151,7 @@ class TurnaroundTracker:
         seconds = max(0.0, self.clock.monotonic() - first_at)
         return Turn(
             instance=instance,
-            contact=contact_id(remote_jid),
+            contact=contact_id(remote_jid, key=self._contact_key),
             kind=kind,
             seconds=seconds,
             replied_by=replied_by,
@@ -212,7 +215,8 @@ class TurnaroundTracker:
     def _view(self, key: str, first_at: float, *, stalled: bool) -> PendingTurn:
         instance, _, remote_jid = key.partition(SEP)
         kind = MEDIA if key in self._media else TEXT
-        return PendingTurn(instance, remote_jid, kind, first_at, self._messages.get(key, 1), stalled)
+        messages = self._messages.get(key, 1)
+        return PendingTurn(instance, remote_jid, kind, first_at, messages, stalled, self._contact_key)
 
 
 def _matches(key: str, instance: str | None, remote_jid: str | None) -> bool:

@@ -62,6 +62,11 @@ MEDIA_TYPES = frozenset(
     }
 )
 TEXT_TYPES = frozenset({"conversation", "extendedTextMessage"})
+# Evolution's Dify bot never answers these: getConversationMessage (src/utils/getConversationMessage.ts) has
+# no entry for them, so the content is undefined and the call throws before Dify is asked
+# (base-chatbot.service.ts:141 `content.toLowerCase()`, dify.service.ts:52 `isAudioMessage(content)`).
+# They are inbound (the processor delivered them), but no wait for a reply opens.
+NO_BOT_REPLY_TYPES = frozenset({"stickerMessage", "ptvMessage"})
 PHONE_SOURCES = frozenset({"android", "ios", "web", "desktop"})
 NOT_A_PERSON = ("@g.us", "@broadcast", "@newsletter")
 
@@ -90,6 +95,7 @@ class MessageSeen:
     message_id: str
     direction: str  # inbound | bot | human
     kind: str  # text | media
+    awaits_reply: bool = True  # False for inbound the bot never answers (stickers, video notes)
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,8 @@ def message_seen(envelope: Envelope, *, include_groups: bool = False) -> Message
         direction = "inbound"
     else:
         direction = "human" if data.get("source") in PHONE_SOURCES else "bot"
-    return MessageSeen(envelope.instance, jid, message_id, direction, kind or "text")
+    awaits_reply = direction != "inbound" or message_type not in NO_BOT_REPLY_TYPES
+    return MessageSeen(envelope.instance, jid, message_id, direction, kind or "text", awaits_reply)
 
 
 def connection_seen(envelope: Envelope) -> ConnectionSeen | None:

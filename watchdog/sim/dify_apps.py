@@ -12,7 +12,22 @@ from dataclasses import dataclass
 from typing import Any
 
 CHAT_MODES = ("chat", "agent-chat", "advanced-chat")
-MEDIA_PREFIXES = ("imageMessage|", "audioMessage|", "videoMessage|", "documentMessage|", "stickerMessage|")
+# How Evolution hands media to a bot: `<type>|<mediaId>[|caption]` (src/utils/getConversationMessage.ts:29-51;
+# stickers and video notes have no entry: no content, no call). An image also goes as `files`, its query being
+# only the caption when it has one (dify.service.ts:81-110), so the query alone does not tell.
+MEDIA_PREFIXES = (
+    "imageMessage|",
+    "audioMessage|",
+    "videoMessage|",
+    "documentMessage|",
+    "documentWithCaptionMessage|",
+)
+
+
+def is_media(query: str, files: Any) -> bool:
+    """A media turn: files attached (a captioned image sends only its caption as the query), or a query in
+    Evolution's media shape."""
+    return bool(files) or query.startswith(MEDIA_PREFIXES)
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,15 @@ class Run:
     workflow_id: str = field(default_factory=_new_id)
     app_id: str = field(default_factory=_new_id)
     started: float = field(default_factory=time.time)
+    started_mono: float = field(default_factory=time.monotonic)  # durations: the wall clock may step
     trace_id: str = field(default_factory=lambda: secrets.token_hex(16))  # one per request, in log lines
     answer: str = ""
     steps: dict[str, str] = field(default_factory=dict)  # node id -> its execution id, in start order
     failed_nodes: int = 0
+
+    def elapsed(self) -> float:
+        """Seconds since the run started, on the monotonic clock."""
+        return time.monotonic() - self.started_mono
 
     def envelope(self) -> dict[str, Any]:
         """What every chunk starts with (completion apps carry no conversation)."""
@@ -116,7 +121,7 @@ class Run:
             "status": status,
             "outputs": {"answer": self.answer, "files": []},
             "error": error,
-            "elapsed_time": round(now - self.started, 6),
+            "elapsed_time": round(self.elapsed(), 6),
             "total_tokens": 0,
             "total_steps": len(self.steps),
             "created_by": {"id": self.app_id, "user": self.user},
@@ -151,7 +156,7 @@ class Run:
         data |= {"inputs": inputs or {}, "inputs_truncated": False, "process_data": process_data or {}}
         data |= {"process_data_truncated": False, "outputs": outputs or {}, "outputs_truncated": False}
         data |= {"status": "failed" if error else "succeeded", "error": error}
-        data |= {"elapsed_time": round(time.time() - self.started, 6), "execution_metadata": None}
+        data |= {"elapsed_time": round(self.elapsed(), 6), "execution_metadata": None}
         data |= {"created_at": int(self.started), "finished_at": int(time.time()), "files": []}
         data |= {"iteration_id": None, "loop_id": None}
         return self._workflow("node_finished", data)

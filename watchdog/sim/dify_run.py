@@ -100,7 +100,7 @@ async def generate(
             stream, media_type="text/event-stream", headers=version_headers(sim.version, api=True)
         )
     await sim.delay(run.query, body.get("files"), fresh=fresh)
-    run.first_token = time.time() - run.started
+    run.first_token = run.elapsed()
     metadata: Any = {}
     for payload in script(run, model_error):
         if payload["event"] == WAIT:
@@ -158,7 +158,7 @@ async def events(
     try:
         async for ping in waiting(sim.delay(run.query, files, fresh=fresh)):
             yield ping
-        run.first_token = time.time() - run.started
+        run.first_token = run.elapsed()
         head = run.envelope()
         for payload in script(run, model_error):
             if payload["event"] == WAIT:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchdog.sim.dify_apps import MEDIA_PREFIXES, DifyApp
+from watchdog.sim.dify_apps import DifyApp, is_media
 from watchdog.sim.dify_wire import DifyError, not_found, validation_error
 from watchdog.sim.faults import FaultSet, FaultType
 from watchdog.sim.logfmt import SimLog
@@ -156,8 +156,7 @@ class DifySim:
         slow = self.faults.get("slow")
         if not slow:
             return
-        media = bool(files) or query.startswith(MEDIA_PREFIXES)
-        if slow["kind"] == "all" or (slow["kind"] == "media") == media:
+        if slow["kind"] == "all" or (slow["kind"] == "media") == is_media(query, files):
             await asyncio.sleep(float(slow["seconds"]))
 
     # ---- conversations -------------------------------------------------------------------------
