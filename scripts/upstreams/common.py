@@ -13,7 +13,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "upstream"
+# ../shared/upstream beside the checkout; a clone elsewhere (CI's clean clone) finds the workplace's copy
+SHARED_CANDIDATES = (
+    Path(__file__).resolve().parents[3] / "shared" / "upstream",
+    Path("/work/shared/upstream"),
+)
 
 
 def cache_dir() -> Path:
@@ -25,8 +29,12 @@ def state_dir() -> Path:
 
 
 def shared_dir() -> Path:
-    """Where the archives and app DSLs are: WATCHDOG_UPSTREAMS_SHARED, else ../shared/upstream."""
-    return Path(os.environ.get("WATCHDOG_UPSTREAMS_SHARED") or SHARED)
+    """Where the archives and app DSLs are: WATCHDOG_UPSTREAMS_SHARED, else ../shared/upstream beside the
+    checkout, else /work/shared/upstream (the first that exists; the first named in errors)."""
+    given = os.environ.get("WATCHDOG_UPSTREAMS_SHARED")
+    if given:
+        return Path(given)
+    return next((path for path in SHARED_CANDIDATES if path.is_dir()), SHARED_CANDIDATES[0])
 
 
 class HarnessError(Exception):
