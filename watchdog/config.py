@@ -425,6 +425,22 @@ SETTINGS: tuple[Spec, ...] = (
         "Health must hold this long before an incident closes.",
     ),
     Spec(
+        "WATCHDOG_CONFIRM_CYCLES",
+        "confirm_cycles",
+        "3",
+        _count(1, 100),
+        "Consecutive probe cycles a fault must last before an instance or service restart (L2/L3), "
+        "unless two independent signals agree; L1 (one contact) acts at once.",
+    ),
+    Spec(
+        "WATCHDOG_SETTLE_SECONDS",
+        "settle_seconds",
+        "60",
+        _seconds(0, 3600),
+        "After a verified restart, failures of what was restarted are start-up for this long: no climbing, "
+        "no page; after it the fault must be confirmed again.",
+    ),
+    Spec(
         "WATCHDOG_FALLBACK_MESSAGE",
         "fallback_message",
         "",
@@ -543,6 +559,8 @@ class Settings:
     max_restarts_per_hour: int
     global_restarts_per_hour: int
     recovery_hold_seconds: float
+    confirm_cycles: int
+    settle_seconds: float
     fallback_message: str
     restart_command_evolution: str
     restart_command_dify: str

@@ -17,9 +17,12 @@ from prometheus_client import CollectorRegistry
 from tests.integration import dockerkit
 from tests.integration.stack import Stack, running_stack
 from watchdog.app import Daemon, Watchdog
-from watchdog.clock import SystemClock
+from watchdog.clock import FakeClock, SystemClock
 from watchdog.config import Settings
+from watchdog.metrics import Metrics
+from watchdog.model import Finding, Severity
 from watchdog.probes.suite import http_client
+from watchdog.recovery.engine import build_engine
 from watchdog.serving import free_port
 from watchdog.signals.conversations import MIN_INBOUND_TO_JUDGE_ALONE
 from watchdog.sim.runner import EvolutionOptions
@@ -391,3 +394,54 @@ async def test_docker_executor_restarts_a_stopped_container_and_reports_a_missin
         dockerkit.remove(docker_engine, name)
     assert revived.result == "ok" and status == "running"
     assert missing.result == "failed" and "container missing" in missing.detail
+
+
+def _engine_settings(tmp_path: Path) -> Settings:
+    """Shipped defaults (probe 15 s, 3 confirming cycles, 60 s settle), restarts through real commands."""
+    return Settings.from_env(
+        {
+            "WATCHDOG_RECOVERY_MODE": "auto",
+            "WATCHDOG_STATE_PATH": str(tmp_path / "journal.db"),
+            "WATCHDOG_RESTART_COMMAND_EVOLUTION": f"touch {tmp_path / 'evolution'}",
+            "WATCHDOG_RESTART_COMMAND_DIFY": f"touch {tmp_path / 'dify'}",
+        }
+    )
+
+
+async def test_an_evolution_500_is_confirmed_restarted_once_and_its_warm_up_pages_nobody(
+    tmp_path: Path,
+) -> None:
+    """The engine's wiring: attribution counts one cycle per turn, the settle window is read back from
+    the journal, and only a fault confirmed again after it goes on to a page."""
+    clock = FakeClock()
+    down = [Finding("evolution_down", "evolution", Severity.CRITICAL, "instances: HTTP 500")]
+    async with httpx.AsyncClient() as http:
+        engine = build_engine(
+            _engine_settings(tmp_path), clock=clock, http=http, metrics=Metrics(CollectorRegistry())
+        )
+        turns: list[list[str]] = []
+        for _ in range(12):  # three minutes of a 500 that never goes away
+            turns.append([a.kind for a in await engine.tick(down)])
+            clock.advance(15)
+        engine.journal.close()
+    assert turns[:3] == [[], [], ["restart_container"]]  # confirmed on the third probe cycle
+    assert (tmp_path / "evolution").exists() and not (tmp_path / "dify").exists()
+    # settle (60 s: turns 4 to 6), then three cycles to confirm the fault again, then on-call
+    assert turns[3:] == [[], [], [], [], [], ["page"], [], [], []]
+
+
+async def test_dify_errors_in_evolutions_log_restart_dify_never_evolution(tmp_path: Path) -> None:
+    evidence = {"rule": "http_500", "count": 69, "container": "evolution_api", "service": "dify"}
+    findings = [
+        Finding("dify_down", "dify", Severity.CRITICAL, "liveness: timed out", {"errors": ["timeout"]}),
+        Finding("error_burst", "container:evolution_api", Severity.CRITICAL, "69 http_500 lines", evidence),
+    ]
+    async with httpx.AsyncClient() as http:
+        engine = build_engine(
+            _engine_settings(tmp_path), clock=FakeClock(), http=http, metrics=Metrics(CollectorRegistry())
+        )
+        alone = await engine.tick(findings[1:])  # Evolution's log alone: nothing
+        first = await engine.tick(findings)  # probe + log lines: two signals, confirmed at once
+        engine.journal.close()
+    assert alone == [] and [(a.kind, a.target) for a in first] == [("restart_container", "service:dify")]
+    assert (tmp_path / "dify").exists() and not (tmp_path / "evolution").exists()

@@ -35,6 +35,7 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
             "WATCHDOG_RECOVERY_MODE": "dry-run",
             "WATCHDOG_RECOVERY_HOLD_SECONDS": "1",
             "WATCHDOG_STATE_PATH": str(tmp_path / "journal.db"),
+            "WATCHDOG_CONFIRM_CYCLES": "1",  # each tick a confirmed fault: the ladder's clock is the subject
             **env,
         }
     )

@@ -289,6 +289,7 @@ async def test_the_engine_runs_an_action_only_when_the_fenced_checkpoint_holds(
         {
             "WATCHDOG_RECOVERY_MODE": "auto",
             "WATCHDOG_RESTART_COMMAND_EVOLUTION": f"touch {marker}",
+            "WATCHDOG_CONFIRM_CYCLES": "1",  # one turn is the fault confirmed: this test is about fencing
             "WATCHDOG_STATE_PATH": str(tmp_path / "journal.db"),
         }
     )

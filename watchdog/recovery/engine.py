@@ -1,4 +1,4 @@
-"""Runs the ladder: findings -> problems -> plan -> journal -> executors -> journal, notify, metrics.
+"""Runs the ladder: findings -> attribution -> plan -> journal -> executors -> journal, notify, metrics.
 
 The only part of recovery that does I/O besides the executors; it writes each action to the journal
 before it starts and again when it ends. Actions run in tasks of their own (inflight.py), each with a
@@ -23,6 +23,7 @@ from watchdog.metrics import Metrics
 from watchdog.model import Finding
 from watchdog.notify import Notifier
 from watchdog.recovery.ack import acknowledge, describe
+from watchdog.recovery.attribution import Attribution, grounded
 from watchdog.recovery.executors import CommandExecutor, DockerExecutor, EvolutionExecutor, Outcome
 from watchdog.recovery.hands import Hands
 from watchdog.recovery.inflight import SKIPPED as SKIPPED
@@ -38,6 +39,7 @@ from watchdog.recovery.planner import (
     PlannedAction,
     Policy,
     RecoveryPlanner,
+    settle_holds,
 )
 from watchdog.recovery.problems import Problem, problems_from
 
@@ -96,6 +98,13 @@ class RecoveryEngine:
             pager=notifier.enabled,  # without one, a page that reached nobody is not sent again
             # one full probe cycle, the sessions probe's deadline included
             contact_grace=settings.probe_interval_seconds + 4 * settings.probe_timeout_seconds,
+            settle_seconds=settings.settle_seconds,
+        )
+        # One turn (every probe interval) is one cycle of the confirmation count (WATCHDOG_CONFIRM_CYCLES).
+        self.attribution = Attribution(
+            confirm_cycles=settings.confirm_cycles,
+            dify_containers=settings.dify_containers,
+            max_gap=3 * settings.probe_interval_seconds,
         )
         self.planner = RecoveryPlanner(self.policy)
         self.runner = ActionRunner(
@@ -158,28 +167,31 @@ class RecoveryEngine:
     async def _turn_safely(
         self, findings: Sequence[Finding]
     ) -> tuple[list[PlannedAction], list[asyncio.Task[None]]]:
-        watched = self.watched()
-        problems = [
-            p
-            for p in problems_from(findings, dify_containers=self.settings.dify_containers)
-            if not p.instance or p.instance in watched
-        ]
         started: list[asyncio.Task[None]] = []
         try:
-            actions = await self._turn(problems, started)
+            actions = await self._turn(findings, started)
         except JournalError as exc:
-            self._alert_degraded(exc, problems)
+            problems = problems_from(findings, dify_containers=self.settings.dify_containers)
+            self._alert_degraded(exc, self._watched([p for p in problems if grounded(p)]))
             return [], started
         if self.journal_error:
             logger.info("journal writable again; recovery resumed")
             self.journal_error = ""
         return actions, started
 
+    def _watched(self, problems: Sequence[Problem]) -> list[Problem]:
+        """Problems recovery may act on: none about an instance it does not watch."""
+        watched = self.watched()
+        return [p for p in problems if not p.instance or p.instance in watched]
+
     async def _turn(
-        self, problems: Sequence[Problem], started: list[asyncio.Task[None]]
+        self, findings: Sequence[Finding], started: list[asyncio.Task[None]]
     ) -> list[PlannedAction]:
         self.runner.flush()
-        plan = self.journal.plan(self.planner, problems, self.now())
+        now = self.now()
+        holds = settle_holds(self.journal.recent_actions(now - 3600), self.policy.settle_seconds)
+        problems = self._watched(self.attribution.cycle(findings, holds, now))
+        plan = self.journal.plan(self.planner, problems, now)
         for incident in plan.opened:
             logger.warning("incident opened: {} ({})", incident.key, incident.summary)
             self.notifier.post(incident.key, "opened", f"Incident: {incident.key}", incident.summary)

@@ -5,6 +5,11 @@ delay; a failed action escalates at once. Guardrails: per-target cooldown (the b
 doubling to 5 min), a restart budget per target per hour and a global one, modes off/dry-run/auto, a
 maintenance silence, and L4: page once and open the circuit. A problem back soon after its incident
 closed starts one rung higher, so a flapping fault climbs to a human instead of looping restarts.
+
+Force needs proof (docs/recovery.md): a problem that starts at L2 or L3 acts (restart or page) only once
+attribution confirmed it, and opens no incident before; a contact's ladder is L1 then a person, never an
+instance or service restart; inside the settle window after a verified repair of its target a problem is
+the repaired target warming up: nothing acts on it, nothing climbs, nobody is paged.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from watchdog.recovery.problems import Level, Problem
+from watchdog.recovery.problems import Level, Problem, repair_targets
 
 RESET_SESSION, RESTART_INSTANCE, RESTART_CONTAINER, PAGE = (
     "reset_session",
@@ -21,6 +26,7 @@ RESET_SESSION, RESTART_INSTANCE, RESTART_CONTAINER, PAGE = (
     "page",
 )
 RESTARTS = {RESTART_INSTANCE, RESTART_CONTAINER}
+REPAIRS = {RESET_SESSION, *RESTARTS}
 ACK = "ack"  # a person acknowledged a page (recovery/ack.py): journaled, never planned
 RUNNING, OK, FAILED, DRY_RUN = "running", "ok", "failed", "dry_run"
 UNDELIVERED = "undelivered"  # a page with nobody to send it to (no usable WATCHDOG_NOTIFY_URLS)
@@ -42,6 +48,8 @@ class Policy:
     contact_grace: float = 0.0
     # A notify URL is set: a page that reached nobody earlier (journaled `undelivered`) is sent again.
     pager: bool = True
+    # After a verified restart of a target, its problems are start-up for this long (WATCHDOG_SETTLE_SECONDS).
+    settle_seconds: float = 0.0
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempts - 1)))
@@ -114,8 +122,11 @@ class RecoveryPlanner:
             if key not in present:
                 self._healing(incident, now, plan)
         budget = _Budget(actions, now, self.policy)
+        holds = settle_holds(actions, self.policy.settle_seconds)
         for problem in problems:
             known = incidents.get(problem.key)
+            if known is None and not problem.confirmed:
+                continue  # a suspicion, not yet a fault: no incident, no notification
             if known is None:
                 incident = self._open(problem, now, (recently_closed or {}).get(problem.key))
                 plan.opened.append(incident)
@@ -125,7 +136,7 @@ class RecoveryPlanner:
                 plan.updated.append(incident)
             else:
                 incident = known
-            action = self._next(problem, incident, actions, now, budget)
+            action = self._next(problem, incident, actions, now, budget, holds)
             if action is None:
                 continue
             plan.actions.append(action)
@@ -133,7 +144,7 @@ class RecoveryPlanner:
             after = replace(
                 incident,
                 attempts=incident.attempts + 1,
-                level=Level(min(Level.HUMAN, action.level + 1)),
+                level=_rung(problem, Level(min(Level.HUMAN, action.level + 1))),
                 paged=incident.paged or action.kind == PAGE,
                 circuit_open=incident.circuit_open or action.kind == PAGE,
             )
@@ -159,7 +170,7 @@ class RecoveryPlanner:
                 start = Level.HUMAN  # the same fault back within the cooldown: a person looks
             elif back_after < self.policy.healthy_reset:
                 start = Level(min(Level.HUMAN, max(start, previous.level)))  # back soon: climb a rung
-        return replace(fresh, level=start)
+        return replace(fresh, level=_rung(problem, start))
 
     def _healing(self, incident: Incident, now: float, plan: Plan) -> None:
         if incident.healthy_since is None:
@@ -174,10 +185,15 @@ class RecoveryPlanner:
         actions: Sequence[ActionRecord],
         now: float,
         budget: _Budget,
+        holds: Mapping[str, float],
     ) -> PlannedAction | None:
         policy = self.policy
         if policy.mode == "off" or now < policy.maintenance_until:
             return None
+        if any(holds.get(target, 0.0) > now for target in repair_targets(problem)):
+            return None  # the repaired target warming up (settle window), not the fault back
+        if problem.start >= Level.INSTANCE and not problem.confirmed:
+            return None  # force needs proof: wait for the next cycles or a second signal
         mine = [a for a in actions if a.incident == incident.key and a.kind != ACK]
         # the latest start; among equal starts the last journaled (actions come in journal order)
         last = max(reversed(mine), key=lambda a: a.started_at, default=None)
@@ -191,7 +207,7 @@ class RecoveryPlanner:
             waited = now - (last.finished_at or last.started_at)
             if last.result != FAILED and waited < policy.backoff(incident.attempts):
                 return None  # give the last repair time to show its effect
-        level = incident.level
+        level = _rung(problem, incident.level)
         if level == Level.SERVICE and problem.service not in policy.restartable:
             level = Level.HUMAN
         target = _target(problem, level)
@@ -236,6 +252,25 @@ class RecoveryPlanner:
             return None
         reason = f"{', '.join(problem.kinds)} on {problem.key}; the last page was not delivered"
         return PlannedAction(incident.key, PAGE, Level.HUMAN, "on-call", reason, False, problem.instance)
+
+
+def settle_holds(actions: Sequence[ActionRecord], settle_seconds: float) -> dict[str, float]:
+    """Target -> the end of its settle window: its last verified repair (a restart, or a contact's session
+    reset, which the sessions probe may not see at once) plus `settle_seconds`."""
+    holds: dict[str, float] = {}
+    for action in actions:
+        if action.kind in REPAIRS and action.result == OK and action.finished_at is not None:
+            until = action.finished_at + settle_seconds
+            holds[action.target] = max(until, holds.get(action.target, until))
+    return holds
+
+
+def _rung(problem: Problem, level: Level) -> Level:
+    """A contact's session fault is not repaired by restarting its instance (that does not reset bot
+    sessions) nor a service: after L1 comes a person."""
+    if problem.start == Level.CONTACT and level > Level.CONTACT:
+        return Level.HUMAN
+    return level
 
 
 def _target(problem: Problem, level: Level) -> str:

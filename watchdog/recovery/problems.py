@@ -1,10 +1,11 @@
-"""From findings to problems: what to repair, at which rung of the ladder to start, and what is only
-a symptom of a bigger problem (contacts of an instance that is down are not repaired one by one)."""
+"""From findings to problems: what to repair and at which rung of the ladder to start. One problem per
+incident key; which of them are root causes, which are confirmed and which are only symptoms of a bigger
+problem is decided by recovery/attribution.py."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from watchdog.model import Finding
@@ -58,6 +59,9 @@ class Problem:
     subject: str = field(default="", repr=False)  # ... and its remoteJid (acted on, never shown)
     kinds: tuple[str, ...] = ()
     summary: str = ""
+    # Attribution says whether the fault is confirmed (recovery/attribution.py); L2, L3 and the pages of a
+    # problem that starts at L2 or L3 wait for it. Problems made by hand (tests, tools) count as confirmed.
+    confirmed: bool = True
 
     @property
     def may_be_symptom(self) -> bool:
@@ -73,9 +77,20 @@ def first_rung(key: str) -> Level:
     return _FIRST_RUNGS.get(key.partition(":")[0], Level.HUMAN)
 
 
+def repair_targets(problem: Problem) -> frozenset[str]:
+    """The targets whose verified repair covers this problem (its settle window follows them)."""
+    if problem.key.startswith("contact:"):
+        return frozenset({f"contact:{problem.instance}:{problem.contact}"})
+    if problem.key.startswith("instance:"):
+        return frozenset({f"instance:{problem.instance}", f"service:{problem.service}"})
+    if problem.key.startswith("service:"):
+        return frozenset({problem.key})
+    return frozenset()
+
+
 def problems_from(findings: Sequence[Finding], *, dify_containers: Sequence[str] = ()) -> list[Problem]:
-    """One problem per incident key; contact problems are dropped when their instance or Evolution
-    itself has a problem (they are its symptoms, and the bigger repair covers them)."""
+    """One problem per incident key, every finding that names something to repair included (attribution
+    decides which are root causes and which are symptoms)."""
     by_key: dict[str, Problem] = {}
     for finding in findings:
         problem = _problem(finding, dify_containers)
@@ -83,28 +98,11 @@ def problems_from(findings: Sequence[Finding], *, dify_containers: Sequence[str]
             continue
         old = by_key.get(problem.key)
         if old is not None:
-            problem = Problem(
-                old.key,
-                old.service,
-                min(old.start, problem.start),
-                old.instance,
-                old.contact,
-                old.subject,
-                tuple(sorted({*old.kinds, *problem.kinds})),
-                old.summary,
+            problem = replace(
+                old, start=min(old.start, problem.start), kinds=tuple(sorted({*old.kinds, *problem.kinds}))
             )
         by_key[problem.key] = problem
-    bigger = {p.instance for p in by_key.values() if p.start >= Level.INSTANCE and p.instance}
-    # With Evolution or Dify down nobody gets an answer: unanswered contacts (alone or several on an
-    # instance) are symptoms, and the service is the repair.
-    service_down = any(p.key in ("service:evolution", "service:dify") for p in by_key.values())
-    return [p for p in by_key.values() if not _symptom(p, bigger, service_down)]
-
-
-def _symptom(problem: Problem, bigger: set[str], service_down: bool) -> bool:
-    if problem.start == Level.CONTACT:
-        return problem.instance in bigger or service_down
-    return service_down and problem.may_be_symptom
+    return list(by_key.values())
 
 
 def _problem(finding: Finding, dify_containers: Sequence[str]) -> Problem | None:
@@ -138,6 +136,15 @@ def _problem(finding: Finding, dify_containers: Sequence[str]) -> Problem | None
     if kind in DIFY_KINDS:
         return Problem("service:dify", "dify", Level.SERVICE, kinds=(kind,), summary=finding.summary)
     if kind == "error_burst" and finding.evidence.get("rule") in BURST_RULES_WORTH_A_RESTART:
-        owner = "dify" if finding.evidence.get("container") in dify_containers else "evolution"
+        owner = burst_owner(finding, dify_containers)
         return Problem(f"service:{owner}", owner, Level.SERVICE, kinds=(kind,), summary=finding.summary)
     return None  # warnings (paused or closed sessions, other bursts) are reported, not repaired
+
+
+def burst_owner(finding: Finding, dify_containers: Sequence[str]) -> str:
+    """The service an error burst is evidence about: Dify's errors that Evolution printed (DifyService's
+    error bodies, `evidence.service` from signals/logstate.py) are Dify's, not Evolution's."""
+    about = finding.evidence.get("service")
+    if about in ("evolution", "dify"):
+        return str(about)
+    return "dify" if finding.evidence.get("container") in dify_containers else "evolution"
