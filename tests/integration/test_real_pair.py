@@ -214,10 +214,13 @@ def test_two_minutes_of_auto_mode_on_the_healthy_pair_journal_no_repair(
     assert not (tmp_path / "restarted-evolution").exists() and not (tmp_path / "restarted-dify").exists()
 
 
-def test_a_restart_that_never_verifies_delays_no_probe_cycle(
+def test_a_repair_that_never_ends_delays_no_probe_cycle(
     real_upstreams: RealUpstreams, connecting_instance: str, tmp_path: Path
 ) -> None:
-    """The instance cannot open (no WhatsApp), so its L2 restart runs to its deadline: probing goes on."""
+    """The instance cannot open (no WhatsApp). Its L2 restart either runs to its deadline (accepted while
+    the instance reads `connecting`) or is refused (while it reads `close`: the state alternates in
+    stretches of a few seconds) and the ladder goes on to L3, whose restart command here never ends.
+    Either way a repair stays in flight, and probing goes on."""
     interval = 2.0
     env = watchdog_env(
         real_upstreams,
@@ -226,22 +229,25 @@ def test_a_restart_that_never_verifies_delays_no_probe_cycle(
         WATCHDOG_RECOVERY_MODE="auto",
         WATCHDOG_PROBE_INTERVAL_SECONDS=str(interval),
         WATCHDOG_PROBE_TIMEOUT_SECONDS="1",
-        **restart_commands(tmp_path),
+        WATCHDOG_RESTART_COMMAND_EVOLUTION="sleep 600",
     )
+    repairs = {
+        ("restart_instance", f"instance:{connecting_instance}"),
+        ("restart_container", "service:evolution"),
+    }
     with daemon(env, tmp_path) as client:
 
-        def restarting() -> bool:
+        def in_flight(longer_than: float = 0.0) -> set[tuple[str, str]]:
             flying = client.get("/api/status").json()["recovery"]["in_flight"]
-            return [(f["kind"], f["target"]) for f in flying] == [
-                ("restart_instance", f"instance:{connecting_instance}")
-            ]
+            return {(f["kind"], f["target"]) for f in flying if f["running_for"] >= longer_than}
 
-        wait_for(restarting, timeout=90)
+        # a refused L2 is in flight for the couple of seconds it reads the state: wait for a long one
+        wait_for(lambda: bool(in_flight(longer_than=4 * interval)), timeout=120)
+        running = in_flight(longer_than=4 * interval)
         before = client.get("/api/status").json()["cycles"]
         time.sleep(10 * interval)
         after = client.get("/api/status").json()
-        assert restarting(), after["recovery"]  # still running: it has not verified
+        assert running <= repairs and running & in_flight(), (running, after["recovery"], journaled(env))
     assert after["cycles"] - before >= 5, (before, after["cycles"])  # ~10 expected; none held up
     actions = [a for incident in journaled(env) for a in incident["actions"]]
-    assert {a["kind"] for a in actions} == {"restart_instance"}, actions
-    assert not (tmp_path / "restarted-evolution").exists()
+    assert {a["kind"] for a in actions} <= {kind for kind, _ in repairs}, actions

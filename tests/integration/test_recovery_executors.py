@@ -34,6 +34,7 @@ class Scripted:
     restart_body: dict[str, Any] = field(default_factory=lambda: {"instance": {"state": "open"}})
     restarted_at: float | None = None
     before_restart: str = "connecting"
+    flicker: bool = False
     refusals: int = 0  # the first restart calls refused while the state flickers (a retrying instance)
     calls: int = 0
     reads: list[str] = field(default_factory=list)
@@ -44,6 +45,8 @@ class Scripted:
 
     def state(self) -> str:
         if self.restarted_at is None:
+            if self.flicker:  # a retrying instance as 2.3.6 shows it: close and connecting in turn
+                return ("close", "connecting")[len(self.reads) % 2]
             return self.before_restart
         since = time.monotonic() - self.restarted_at
         return [state for at, state in self.after_restart if at <= since][-1]
@@ -165,7 +168,8 @@ async def test_http_200_error_body_is_a_failure(scripted: tuple[Scripted, str]) 
         "restart refused: HTTP 200 with an error body"
     )
     assert "close or not loaded" in outcome.detail
-    assert script.calls == 1 and script.reads == ["close"]  # refused, and not retrying: no flicker
+    # refused, and the state never reads connecting (not retrying, no flicker): not asked again
+    assert script.calls == 1 and set(script.reads) == {"close"} and len(script.reads) == 8
 
 
 async def test_a_refusal_while_the_instance_retries_is_the_state_flicker_and_is_asked_again(
@@ -174,10 +178,12 @@ async def test_a_refusal_while_the_instance_retries_is_the_state_flicker_and_is_
     """2.3.6 refuses a restart while a retrying instance reads `close` between two tries."""
     script, url = scripted
     script.refusals = 2
+    script.flicker = True  # the first read after each refusal says close, the next connecting
     script.after_restart = [(0.0, "connecting"), (0.3, "open")]
     async with httpx.AsyncClient() as http:
         outcome = await (await executor_for(url, http, open_deadline=10.0)).restart_instance("loja")
     assert outcome.result == "ok" and script.calls == 3, outcome.detail
+    assert script.reads[:4] == ["close", "connecting", "close", "connecting"]
 
 
 async def test_session_reset_names_what_it_removed_on_every_watched_instance(

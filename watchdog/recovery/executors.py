@@ -25,7 +25,8 @@ from watchdog.signals.logwatch import daemon_answers, docker_client
 
 POLL_SECONDS = 0.25
 RESTART_SETTLE_SECONDS = 2.0  # see EvolutionExecutor.restart_instance
-RESTART_REFUSAL_RETRIES = 8  # ~2 s of a retrying instance's state flicker; see _restart_call
+RESTART_REFUSAL_RETRIES = 4  # restarts refused in the state flicker of a retrying instance; see _restart_call
+FLICKER_READS = 8  # state reads (POLL_SECONDS apart) looking for `connecting` after a refusal
 DOCKER_CALL_SECONDS = 10.0  # docker_client's per-call timeout
 
 
@@ -144,19 +145,24 @@ class EvolutionExecutor:
         """`instance/restart`, asked again while the instance is retrying its connection.
 
         restartInstance acts only when the live state is `open` or `connecting` and refuses otherwise
-        (HTTP 200 `{"error":true}`). While Baileys retries (every ~0.5 s on 2.3.6) the live state flips
-        between `connecting` and `close` (about half each, seen on the real server), so one refusal
-        while the instance reads `connecting` is the flicker, not the answer."""
+        (HTTP 200 `{"error":true}`). While Baileys retries, the live state on the real 2.3.6 alternates
+        between `connecting` and `close` in stretches of a few seconds, so a refusal is that alternation
+        when the state reads `connecting` within a couple of seconds: ask again right then."""
         body = await self.client.restart(instance)
         for _ in range(RESTART_REFUSAL_RETRIES):
-            if body.get("error") is not True:
+            if body.get("error") is not True or not await self._reads_connecting(instance):
                 break
-            with contextlib.suppress(UpstreamError):
-                if await self.client.connection_state(instance) != "connecting":
-                    break
-            await asyncio.sleep(POLL_SECONDS)
             body = await self.client.restart(instance)
         return body
+
+    async def _reads_connecting(self, instance: str) -> bool:
+        """True as soon as `connectionState` says `connecting` (read for about two seconds)."""
+        for _ in range(FLICKER_READS):
+            with contextlib.suppress(UpstreamError):
+                if await self.client.connection_state(instance) == "connecting":
+                    return True
+            await asyncio.sleep(POLL_SECONDS)
+        return False
 
 
 def _refused(body: dict[str, Any]) -> str:
@@ -262,10 +268,11 @@ class CommandExecutor:
             output, _ = await asyncio.wait_for(process.communicate(), self.timeout)
         except TimeoutError:
             _kill_group(process.pid)
-            await process.wait()
+            await process.communicate()  # reaped and its pipe drained: nothing left for the GC to warn about
             return Outcome.failed(f"restart command timed out after {self.timeout:g}s")
         except asyncio.CancelledError:
             _kill_group(process.pid)
+            await process.communicate()  # the same on the way out; SIGKILL makes it quick
             raise
         tail = output.decode(errors="replace").strip()[-200:]
         if process.returncode != 0:
