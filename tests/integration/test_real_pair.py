@@ -1,8 +1,8 @@
 """The watchdog as a user runs it against the real Evolution API 2.3.6 and Dify 1.12.1 (scripts/upstreams.sh).
 
-No WhatsApp is reachable here, so a started instance never opens: Baileys retries about every 0.5 s and
-`connectionState` reads `connecting` or `close` depending on the moment (both seen, about half each). That
-instance, and nothing else, is what `check` and `doctor` must report, with Dify healthy.
+No WhatsApp is reachable here, so a started instance never opens: Baileys retries and `connectionState`
+reads `connecting` or `close` depending on the moment (in stretches of a few seconds each). That instance,
+and nothing else, is what `check` and `doctor` must report, with Dify healthy.
 """
 
 from __future__ import annotations
