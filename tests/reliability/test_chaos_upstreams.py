@@ -75,7 +75,9 @@ async def test_dify_hanging_then_cutting_its_stream(tmp_path: Path) -> None:
     recover and the canary alone fails, saying why."""
     with running_stack() as stack:
         stack.fault("dify", "hang", scope="all")
-        settings = stack.settings(WATCHDOG_CANARY_INTERVAL_SECONDS="1")
+        # recovery off: once the hang is confirmed (three turns) its actions and news start tasks of their
+        # own mid-window, which is work beginning, not probes piling up (what the task count checks here)
+        settings = stack.settings(WATCHDOG_CANARY_INTERVAL_SECONDS="1", WATCHDOG_RECOVERY_MODE="off")
         async with running(settings) as (watchdog, _daemon):
             await until(lambda: watchdog._canary is not None, 30, "a canary run")
             early_tasks, _ = await watch_cycles(watchdog, 2)
