@@ -2,6 +2,7 @@
 # Install the Debian packages the test suite drives for real, when they are missing, and make sure a
 # Docker engine runs (dockerd --bridge=none --iptables=false: loopback and host networking only).
 #   docker.io                       the engine for log following, L3 restarts and image builds
+#   docker-compose                  `docker-compose config`: the compose overlay merged with upstream's file
 #   prometheus, prometheus-alertmanager   promtool/amtool checks and the end-to-end alert test
 #   haproxy                         the least-privilege Docker socket proxy, tested for real
 #   chromium                        the status page, rendered headless
@@ -13,7 +14,7 @@
 #   wrk                             the load generator of the webhook-ingest benchmark (make bench)
 #   faketime                        libfaketime: steps a running daemon's real wall clock (clock-step chaos test)
 set -euo pipefail
-PACKAGES=(docker.io prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static wrk postgresql faketime)
+PACKAGES=(docker.io docker-compose prometheus prometheus-alertmanager haproxy chromium redis-server busybox-static wrk postgresql faketime)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -103,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fast=args.fast,
             keep=args.keep,
             processes=args.processes,
-            docker_url=os.environ.get("WATCHDOG_DOCKER_URL") or "unix:///var/run/docker.sock",
+            docker_url=os.environ.get("WATCHDOG_DOCKER_URL")
+            or os.environ.get("DOCKER_HOST")
+            or "unix:///var/run/docker.sock",
         )
     try:
         settings = load_settings(args.env_file)

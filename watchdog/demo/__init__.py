@@ -57,9 +57,14 @@ def run_demo(
     """`seconds` > 0 overrides each phase's detection patience; `json_path` gets the summary as JSON."""
     pace = FAST if fast else NORMAL
     with tempfile.TemporaryDirectory(prefix="evo-watchdog-demo-") as workdir:
-        emulators, reason = choose_backend(
-            Path(workdir), pace.traffic_interval, processes=processes, docker_url=docker_url
-        )
+        try:
+            with terminate_as_interrupt():  # the engine check runs a container: it cleans up too
+                emulators, reason = choose_backend(
+                    Path(workdir), pace.traffic_interval, processes=processes, docker_url=docker_url
+                )
+        except KeyboardInterrupt:
+            print("\nInterrupted.")
+            return EXIT_INTERRUPTED
         print(f"{emulators.describe()}\n({reason})")
         try:
             with terminate_as_interrupt():

@@ -1,5 +1,6 @@
-"""Which emulators the demo runs (containers or child processes, and why), and its signal handling:
-Ctrl-C or SIGTERM at any point still removes every container and ends every process."""
+"""Which emulators the demo runs (containers when the engine can run them, else child processes; and
+why), and its signal handling: Ctrl-C or SIGTERM at any point still removes every container and ends
+every process."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from watchdog.demo.containers import ContainerEmulators, reachable_engine
+from watchdog.demo.containers import LABEL, ContainerEmulators, reachable_engine
 from watchdog.demo.emulators import EmulatorSet, ProcessEmulators
+from watchdog.demo.enginecheck import ENGINE_ERRORS, engine_problem
 
 
 def choose_backend(
     workdir: Path, traffic_interval: float, *, processes: bool, docker_url: str
 ) -> tuple[EmulatorSet, str]:
-    """Containers when an engine answers (and --processes was not given), else child processes; and why."""
+    """Containers when an engine answers and runs a probe container as the emulators need (and
+    --processes was not given), else child processes; and why, in one line."""
     if processes:
         return ProcessEmulators(workdir, traffic_interval=traffic_interval), "--processes asked for"
     client = reachable_engine(docker_url)
@@ -25,7 +28,17 @@ def choose_backend(
         reason = f"no Docker engine answers at {docker_url}"
         return ProcessEmulators(workdir, traffic_interval=traffic_interval), reason
     emulators = ContainerEmulators(workdir, client, docker_url=docker_url, traffic_interval=traffic_interval)
-    return emulators, f"a Docker engine answers at {docker_url}; --processes uses child processes instead"
+    problem: str | None = "interrupted"
+    try:
+        problem = engine_problem(client, emulators.image, workdir, {LABEL: "1"})
+    finally:
+        if problem is not None:  # refused, or Ctrl-C / SIGTERM during the check: remove the image too
+            with no_interrupts(), contextlib.suppress(*ENGINE_ERRORS):
+                emulators.stop()
+    if problem is None:
+        return emulators, f"a Docker engine answers at {docker_url}; --processes uses child processes instead"
+    reason = f"the Docker engine at {docker_url} answers but cannot run the demo's containers: {problem}"
+    return ProcessEmulators(workdir, traffic_interval=traffic_interval), reason
 
 
 @contextlib.contextmanager
