@@ -84,7 +84,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         f"Run {data['started_utc']}, {data['duration_seconds']:g} s; {m['cpus']} CPUs, Python {m['python']}, "
         f"load average at the end {m['load_average_1_5_15']}. {m['shared']}.",
-        "Regenerate with `make bench` (see README, Benchmarks).",
+        "Regenerate with `make bench` (see docs/benchmarks.md).",
         "",
         "| Section | Figure | Value | Target | Verdict | Conditions |",
         "|---|---|---|---|---|---|",

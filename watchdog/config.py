@@ -1,7 +1,7 @@
 """One typed, frozen Settings object resolved from the environment and an optional `.env` file.
 
-Every variable is declared once in `SETTINGS` (name, default, parser, doc); README and `.env.example`
-are checked against that table by a test. A bad value raises ConfigError with one line naming the
+Every variable is declared once in `SETTINGS` (name, default, parser, doc); docs/settings.md and
+`.env.example` are checked against that table by a test. A bad value raises ConfigError with one line naming the
 variable, the value (masked when secret) and what is accepted.
 """
 

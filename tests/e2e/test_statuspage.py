@@ -1,10 +1,12 @@
 """The status page in Debian's headless Chromium, against a real `evo-watchdog run` watching the emulators:
 during an open incident (the instance restart still verifying), after its recovery, and after a page that
-reached nobody (no WATCHDOG_NOTIFY_URLS)."""
+reached nobody (no WATCHDOG_NOTIFY_URLS). With WATCHDOG_UPDATE_SCREENSHOTS=1 the first two screenshots are
+also copied to docs/img/ for docs/status-page.md; a normal run writes only into its tmp directory."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +23,9 @@ from tests.integration.test_recovery import point_webhooks
 from watchdog.sim.runner import EvolutionOptions
 
 pytestmark = pytest.mark.e2e
-# As in README ("Status page"): no network beyond loopback, no first-run work, a fresh profile per run.
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+UPDATE_SCREENSHOTS = os.environ.get("WATCHDOG_UPDATE_SCREENSHOTS") == "1"
+# As in docs/status-page.md: no network beyond loopback, no first-run work, a fresh profile per run.
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -166,3 +170,6 @@ def test_status_page_shows_the_incident_while_open_and_its_resolution(
         data = png.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
     assert during_png.read_bytes() != after_png.read_bytes()
+    if UPDATE_SCREENSHOTS:
+        shutil.copyfile(during_png, DOCS_IMG / "status-incident.png")
+        shutil.copyfile(after_png, DOCS_IMG / "status-recovered.png")
