@@ -26,6 +26,7 @@ from watchdog.server import create_app
 from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
 from watchdog.signals.conversations import SIGNAL_FINDING_KINDS, ConversationMonitor
+from watchdog.signals.diagnosis import StallDiagnosis
 from watchdog.signals.logfeed import LogFeed
 from watchdog.signals.logstate import LOG_FINDING_KINDS, log_state_for
 from watchdog.signals.webhook import Envelope
@@ -59,6 +60,12 @@ class Watchdog:
         registry.register(TurnaroundCollector(self.conversations.tracker))
         self._started = clock.monotonic()
         self._canary: ProbeResult | None = None
+        self.diagnosis = StallDiagnosis(
+            self.suite.canary,
+            clock,
+            every=settings.stall_seconds,
+            scheduled=settings.canary_interval_seconds > 0,
+        )
         self._probe_findings: list[Finding] = []
         self._stall_timer: asyncio.TimerHandle | None = None
         self._refresh_soon: asyncio.TimerHandle | None = None
@@ -90,6 +97,7 @@ class Watchdog:
             self.conversations.repaired(instance=action.instance)
         else:
             self.conversations.repaired(instance=None)
+        self.diagnosis.forget()
         self.refresh_findings()
 
     async def recovery_tick(self) -> None:
@@ -149,6 +157,9 @@ class Watchdog:
     def refresh_findings(self) -> list[Finding]:
         """Probe findings from the last cycle plus what the webhooks and the logs say right now."""
         findings = self._probe_findings + self.conversations.findings()
+        findings += self.diagnosis.findings(
+            findings, start=self.refresh_findings, stall_seconds=self.settings.stall_seconds
+        )
         if self.logs is not None:
             findings += self.logs.findings(self.conversations.inbound_within)
         self.metrics.observe_findings(
@@ -296,6 +307,7 @@ class Daemon:
             await self.server.serve(sockets=[self.socket])
         finally:
             await self.scheduler.shutdown()  # runs under way are cancelled (`guarded` ends them quietly)
+            await self.watchdog.diagnosis.stop()
             await self.watchdog.recovery.stop()  # actions in flight: cancelled, journaled `interrupted`
             await self.watchdog.recovery.notifier.drain(timeout=5.0)  # news already on its way
             await self.watchdog.leadership.stop()

@@ -1,8 +1,8 @@
 """One typed, frozen Settings object resolved from the environment and an optional `.env` file.
 
 Every variable is declared once in `SETTINGS` (name, default, parser, doc); docs/settings.md and
-`.env.example` are checked against that table by a test. A bad value raises ConfigError with one line naming the
-variable, the value (masked when secret) and what is accepted.
+`.env.example` are checked against that table by a test. A bad value raises ConfigError with one line
+naming the variable, the value (masked when secret) and what is accepted.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ def test_fault_specs_parse_with_typed_parameters() -> None:
     assert faults.set_spec("slow:seconds=2.5") == "slow"
     assert faults.get("slow") == {"seconds": 2.5}
     faults.set_spec("socket_closed")
-    assert faults.get("socket_closed") == {"instance": ""}
+    assert faults.get("socket_closed") == {"instance": "", "reconnect_after": 0.0}
     faults.clear("slow")
     assert "slow" not in faults and "socket_closed" in faults
 

@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from watchdog.demo.emulators import SERVICES, EmulatorSet
+from watchdog.demo.emulators import SERVICES, TIME_SCALE, EmulatorSet
 from watchdog.demo.hostimage import host_mounts, import_empty_image, run_host_python
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
@@ -44,9 +44,15 @@ class ContainerEmulators(EmulatorSet):
     backend = "docker"
 
     def __init__(
-        self, workdir: Path, client: docker.DockerClient, *, docker_url: str, traffic_interval: float = 0.5
+        self,
+        workdir: Path,
+        client: docker.DockerClient,
+        *,
+        docker_url: str,
+        traffic_interval: float = 0.5,
+        time_scale: float = TIME_SCALE,
     ) -> None:
-        super().__init__(workdir, traffic_interval=traffic_interval)
+        super().__init__(workdir, traffic_interval=traffic_interval, time_scale=time_scale)
         self.client = client
         self.docker_url = docker_url
         run = uuid.uuid4().hex[:8]

@@ -35,9 +35,12 @@ class EmulatorSet(ABC):
 
     backend = ""
 
-    def __init__(self, workdir: Path, *, traffic_interval: float = 0.5) -> None:
+    def __init__(
+        self, workdir: Path, *, traffic_interval: float = 0.5, time_scale: float = TIME_SCALE
+    ) -> None:
         self.workdir = workdir
         self.traffic_interval = traffic_interval
+        self.time_scale = time_scale
         self.dify_port, self.evolution_port = free_port(), free_port()
         self.dify_url = f"http://127.0.0.1:{self.dify_port}"
         self.evolution_url = f"http://127.0.0.1:{self.evolution_port}"
@@ -52,7 +55,7 @@ class EmulatorSet(ABC):
             *base, "--port", str(self.evolution_port), "--api-key", EVOLUTION_KEY,
             "--instances", ",".join(INSTANCES), "--dify-url", self.dify_url + "/v1", "--dify-key", DIFY_KEY,
             "--debounce", "0.1", "--traffic-interval", str(self.traffic_interval), "--contacts", "3",
-            "--time-scale", str(TIME_SCALE),
+            "--time-scale", str(self.time_scale),
             "--media-ratio", "0.2", "--state-file", str(self.workdir / "evolution-db.json"),
         ]  # fmt: skip
 
@@ -111,8 +114,10 @@ class EmulatorSet(ABC):
 class ProcessEmulators(EmulatorSet):
     backend = "processes"
 
-    def __init__(self, workdir: Path, *, traffic_interval: float = 0.5) -> None:
-        super().__init__(workdir, traffic_interval=traffic_interval)
+    def __init__(
+        self, workdir: Path, *, traffic_interval: float = 0.5, time_scale: float = TIME_SCALE
+    ) -> None:
+        super().__init__(workdir, traffic_interval=traffic_interval, time_scale=time_scale)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def describe(self) -> str:

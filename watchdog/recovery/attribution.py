@@ -34,8 +34,13 @@ SOURCES = {
     "inbound_stopped": CUSTOMERS,
     "error_burst": LOG,
     "dify_silent": LOG,
+    "customers_unanswered": CUSTOMERS,
 }
 STALLED = {"stalled_contact", "instance_stalled"}  # customers without an answer
+# Attribution's own kind, never a finding: several contacts unanswered at once, the customers' word on a
+# service suspicion that log lines raised.
+UNANSWERED = "customers_unanswered"
+BROAD_STALL_CONTACTS = 2
 # What a root cause is: the target the attribution names, which is the only one a restart may touch.
 SESSION, INSTANCE, EVOLUTION, DIFY, OUTSIDE = "session", "instance", "evolution", "dify", "outside"
 
@@ -68,6 +73,44 @@ def grounded(problem: Problem) -> bool:
     if {SOURCES.get(kind) for kind in kinds} <= {LOG}:
         return False
     return not (problem.key.startswith("instance:") and kinds <= STALLED)
+
+
+def with_customers(problems: Sequence[Problem]) -> list[Problem]:
+    """Several contacts unanswered at once, with nothing of their own to explain them (a stale
+    conversation, their instance down), speak about a service: they ground a service problem that only
+    log lines named (Dify's 500s printed by Evolution, a worker timeout)."""
+    broken = {p.instance for p in problems if p.key.startswith("instance:") and not set(p.kinds) <= STALLED}
+    stalled = {
+        p.key
+        for p in problems
+        if p.start == Level.CONTACT
+        and set(p.kinds) & STALLED
+        and "stale_conversation" not in p.kinds  # explained: Dify forgot it
+        and p.instance not in broken  # explained: its instance is down
+    }
+    if len(stalled) < BROAD_STALL_CONTACTS:
+        return list(problems)
+    return [
+        _add_kinds(p, UNANSWERED) if p.key.startswith("service:") and not grounded(p) else p for p in problems
+    ]
+
+
+def outside_dify(problems: Sequence[Problem]) -> list[Problem]:
+    """Dify's app or model failing (the canary's verdict) explains what only customers and log lines
+    said about Dify: no Dify restart for it, and no session resets for contacts merely unanswered; the
+    person told is the repair. A failing Dify probe still counts (Dify itself down too)."""
+    if not any(p.start == Level.HUMAN and "dify_canary_failed" in p.kinds for p in problems):
+        return list(problems)
+    return [
+        p
+        for p in problems
+        if not (p.key == "service:dify" and "dify_down" not in p.kinds)
+        and not (p.start == Level.CONTACT and set(p.kinds) <= {"stalled_contact"})
+    ]
+
+
+def _add_kinds(problem: Problem, *kinds: str) -> Problem:
+    return replace(problem, kinds=tuple(sorted({*problem.kinds, *kinds})))
 
 
 class ConfirmationTracker:
@@ -130,6 +173,6 @@ class Attribution:
         self.tracker = ConfirmationTracker(max_gap)
 
     def cycle(self, findings: Sequence[Finding], holds: Mapping[str, float], now: float) -> list[Problem]:
-        problems = problems_from(findings, dify_containers=self.dify_containers)
+        problems = outside_dify(with_customers(problems_from(findings, dify_containers=self.dify_containers)))
         seen = self.tracker.observe([p for p in problems if grounded(p)], holds, now)
         return attribute(problems, seen, confirm_cycles=self.confirm_cycles)

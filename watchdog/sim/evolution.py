@@ -37,7 +37,12 @@ EVOLUTION_FAULTS = [
         "the process restarts",
         {"instance": ""},
     ),
-    FaultType("socket_closed", "the WhatsApp socket dropped and sticks in 'connecting'", {"instance": ""}),
+    FaultType(
+        "socket_closed",
+        "the WhatsApp socket dropped and sticks in 'connecting' (reconnect_after > 0: Baileys reconnects on "
+        "its own after that many seconds, as it does for a passing drop)",
+        {"instance": "", "reconnect_after": 0.0},
+    ),
     FaultType(
         "instance_unloaded",
         "the instance is in the database but not in memory (connectionState has no state)",
@@ -51,6 +56,11 @@ EVOLUTION_FAULTS = [
     FaultType("api_500", "authenticated API calls answer 500"),
     FaultType("slow", "every API answer is delayed", {"seconds": 2.0}),
     FaultType("hang", "every route accepts the connection and never answers"),
+    FaultType(
+        "slow_root",
+        "GET / answers late: upstream's version lookup waits on web.whatsapp.com (shared/upstream/README.md)",
+        {"seconds": 10.0},
+    ),
 ]
 STATE_FAULTS = {"socket_closed", "instance_unloaded"}
 OFFLINE_QUEUE_LIMIT = 1000
@@ -187,6 +197,8 @@ class EvolutionSim:
             if name == "socket_closed":
                 self._set_state(inst, "connecting")
                 self.log.evolution("WARN", "ChannelStartupService", "Connection Closed", instance=inst.name)
+                if float(params.get("reconnect_after", 0)) > 0:
+                    self._schedule(inst, float(params["reconnect_after"]), self._connected)
             else:
                 inst.loaded = False
 

@@ -73,6 +73,9 @@ def create_evolution_app(sim: EvolutionSim, *, lifespan: Lifespan[Starlette] | N
         return sim.instances[request.path_params["instance"]]
 
     async def root(request: Request) -> Response:
+        slow_root = sim.faults.get("slow_root")
+        if slow_root:
+            await asyncio.sleep(float(slow_root["seconds"]))
         host = request.headers.get("host", "localhost")
         body: dict[str, Any] = {
             "status": 200,
