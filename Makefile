@@ -1,4 +1,5 @@
-# The benchmark suite (issue 9). `make bench`: about 10 minutes on a 2-core machine; writes
+# The benchmark suite (issue 9). `make bench`: about 45 minutes on a 2-core machine (the faults section runs
+# in real time, with a 30-minute soak); writes
 # benchmarks/results/latest.md and latest.json. `make bench-smoke`: the seconds-long version CI runs.
 .PHONY: bench bench-smoke
 

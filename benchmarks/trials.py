@@ -1,7 +1,9 @@
-"""One fault against the watchdog as a user runs it: a pair of emulator containers, `evo-watchdog run` at
-the shipped defaults in recovery mode auto (every duration times one factor, see watchdog/timescale.py),
-customers writing, the fault injected, then a fixed window watched. What the journal says at the end is
-the outcome: the actions, their targets, the pages. Trials run side by side, each with its own pair.
+"""One fault against one side as a user runs it: a pair of emulator containers, customers writing, the
+fault injected after a warm-up, then a fixed window watched. The side is the watchdog at the shipped
+defaults in recovery mode auto, or the baseline (benchmarks/sides.py); every duration of both, the
+emulators' and the script's runs at one factor (watchdog/timescale.py). The outcome is what the side did
+(actions, targets, pages) and what the customers saw (benchmarks/ear.py). Trials run side by side, each
+with its own pair.
 
 Used by the decision-table test (tests/integration/test_decision_table.py) and the benchmarks.
 """
@@ -9,31 +11,25 @@ Used by the decision-table test (tests/integration/test_decision_table.py) and t
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 import docker
 import httpx
 
+from benchmarks.ear import WebhookEar
 from watchdog.demo.containers import ContainerEmulators
 from watchdog.demo.phases import Controls, _forgetful_dify, _image_wedge
-from watchdog.recovery.journal import Journal
-from watchdog.serving import free_port
-from watchdog.timescale import scaled_defaults
 
 DOCKER_URL = "unix:///var/run/docker.sock"
 CUSTOMER_PACE = 2.0  # seconds between customers' messages, at the defaults
 WARMUP = 100.0  # healthy traffic before the fault (the watchdog learns each instance's inbound pace)
 WATCH = 400.0  # after the fault: confirmation, repair, settle window, hold, and room for a wrong next step
+OPERATOR_STOP_TIMEOUT = 10.0  # `docker restart`'s default -t
 DURATION_PARAMS = ("seconds", "reconnect_after")  # fault parameters that are durations, so scaled
 
 
@@ -75,12 +71,12 @@ class Script:
 
 @dataclass
 class Outcome:
-    actions: list[dict[str, Any]]  # journaled ones plus their incident key, oldest first
+    actions: list[dict[str, Any]]  # kind, level, target, result, detail, incident; oldest first
     incidents: list[str]  # incident keys, oldest first
-    findings: dict[str, float]  # finding kind -> seconds after the fault it was first seen (at the defaults)
-    healthy_at_end: bool
+    findings: dict[str, float]  # what was noticed -> seconds after the fault it first was (at the defaults)
     open_at_end: list[str]
-    restarts: dict[str, int]  # container restarts seen (evolution, dify), the watchdog's or anyone's
+    restarts: dict[str, int]  # container restarts seen (evolution, dify), the side's or anyone's
+    answered: float | None  # seconds after the fault a customer who wrote after it got a reply (defaults)
     log_tail: str
 
     def what(self, action: dict[str, Any]) -> str:
@@ -89,17 +85,41 @@ class Outcome:
             return str(action["kind"])
         return "restart_container " + ("dify" if "dify" in action["target"] else "evolution")
 
+    @property
+    def noticed(self) -> float | None:
+        return min(self.findings.values()) if self.findings else None
+
 
 Inject = Callable[[Controls, "Trial"], Awaitable[None]]
 
 
-class Trial:
-    """One script, one emulator pair, one watchdog; `run()` returns the Outcome."""
+class Side(Protocol):
+    """Who watches the pair: started once the emulators are up, asked every half second while the
+    window lasts, stopped, then asked for its outcome."""
 
-    def __init__(self, script: Script, factor: float, workdir: Path) -> None:
+    def run_options(self, emulators: ContainerEmulators) -> dict[str, Mapping[str, Any]]: ...
+
+    async def start(self, trial: Trial, ear: WebhookEar) -> None: ...
+
+    async def tick(self, trial: Trial, since: float) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def outcome(self, trial: Trial) -> tuple[list[dict[str, Any]], list[str], list[str], str]:
+        """(actions, incident keys, incidents still open, log tail)."""
+        ...
+
+    findings: dict[str, float]
+
+
+class Trial:
+    """One script, one emulator pair, one side; `run()` returns the Outcome."""
+
+    def __init__(self, script: Script, factor: float, workdir: Path, side: Side) -> None:
         self.script = script
         self.factor = factor
         self.workdir = workdir
+        self.side = side
         self.client = docker.DockerClient(base_url=DOCKER_URL, timeout=60)
         self.emulators = ContainerEmulators(
             workdir / "emulators",
@@ -108,20 +128,7 @@ class Trial:
             traffic_interval=CUSTOMER_PACE * factor,
             time_scale=factor,
         )
-
-    def env(self, port: int) -> dict[str, str]:
-        inherited = {
-            k: v for k, v in os.environ.items() if not k.startswith(("EVOLUTION_", "DIFY_", "WATCHDOG_"))
-        }
-        return {
-            **inherited,
-            **scaled_defaults(self.factor),
-            **self.emulators.connection_env(),
-            **self.emulators.watchdog_env(),
-            "WATCHDOG_RECOVERY_MODE": "auto",
-            "WATCHDOG_LISTEN": f"127.0.0.1:{port}",
-            "WATCHDOG_STATE_PATH": str(self.workdir / "journal.db"),
-        }
+        self.emulators.run_options = side.run_options(self.emulators)
 
     async def run(self) -> Outcome:
         self.emulators.workdir.mkdir(parents=True, exist_ok=True)
@@ -132,44 +139,33 @@ class Trial:
             await asyncio.to_thread(self.emulators.stop)
 
     async def _watched(self) -> Outcome:
-        port = free_port()
-        log = (self.workdir / "watchdog.log").open("wb")
-        proc = self._spawn(port, log)
-        url = f"http://127.0.0.1:{port}"
         supervisor = asyncio.create_task(self.emulators.supervise())
         try:
-            async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
-                await _until_answers(http, url)
+            async with WebhookEar() as ear, httpx.AsyncClient(timeout=10, trust_env=False) as http:
+                await self.side.start(self, ear)
                 controls = Controls(http, self.emulators.evolution_url, self.emulators.dify_url)
-                await controls.set_webhooks(url + "/webhook/evolution")
+                await controls.set_webhooks(ear.url)
                 await asyncio.sleep(WARMUP * self.factor)
-                findings: dict[str, float] = {}
                 started = time.monotonic()
                 injected = asyncio.create_task(self._play(controls))
-                status: dict[str, Any] = {}
                 while time.monotonic() - started < self.script.watch * self.factor:
-                    with contextlib.suppress(httpx.HTTPError, ValueError):
-                        status = (await http.get(url + "/api/status")).json()
-                        for finding in status.get("findings", []):
-                            findings.setdefault(finding["kind"], (time.monotonic() - started) / self.factor)
+                    await self.side.tick(self, started)
                     await asyncio.sleep(0.5)
                 await injected
+                answered = ear.answered_after(started)
         finally:
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(_wait, proc)
-            log.close()
-        return self._outcome(findings, status)
-
-    def _spawn(self, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
-        """`evo-watchdog run` as a user starts it, in a directory with no .env of its own."""
-        return subprocess.Popen(
-            [sys.executable, "-m", "watchdog", "run"],
-            env=self.env(port),
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            await self.side.stop()
+        actions, incidents, still_open, log_tail = self.side.outcome(self)
+        return Outcome(
+            actions=actions,
+            incidents=incidents,
+            findings=dict(self.side.findings),
+            open_at_end=still_open,
+            restarts=dict(self.emulators.restarts),
+            answered=None if answered is None else answered / self.factor,
+            log_tail=log_tail,
         )
 
     async def _play(self, controls: Controls) -> None:
@@ -197,31 +193,11 @@ class Trial:
             base = controls.evolution if inj.service == "evolution" else controls.dify
             await controls.clear(base, inj.fault)
 
-    def _outcome(self, findings: dict[str, float], status: dict[str, Any]) -> Outcome:
-        journal = Journal(self.workdir / "journal.db", readonly=True)
-        try:
-            history = list(reversed(journal.history(100)))
-        finally:
-            journal.close()
-        log_tail = (self.workdir / "watchdog.log").read_text(errors="replace")[-4000:]
-        return Outcome(
-            actions=sorted(
-                ({**a, "incident": incident["key"]} for incident in history for a in incident["actions"]),
-                key=lambda a: a["started_at"],
-            ),
-            incidents=[incident["key"] for incident in history],
-            findings=findings,
-            healthy_at_end=bool(status.get("healthy")),
-            open_at_end=[i["key"] for i in history if i["closed_at"] is None],
-            restarts=dict(self.emulators.restarts),
-            log_tail=log_tail,
-        )
-
 
 async def _restart_evolution_by_hand(controls: Controls, trial: Trial) -> None:
     """An operator's `docker restart` of Evolution (what a deploy does): not the watchdog's doing."""
-    name = trial.emulators.names["evolution"]
-    await asyncio.to_thread(lambda: trial.client.containers.get(name).restart(timeout=10))
+    container = await asyncio.to_thread(trial.client.containers.get, trial.emulators.names["evolution"])
+    await asyncio.to_thread(container.restart, timeout=max(1, round(OPERATOR_STOP_TIMEOUT * trial.factor)))
 
 
 SPECIAL: dict[str, Inject] = {
@@ -231,28 +207,15 @@ SPECIAL: dict[str, Inject] = {
 }
 
 
-async def _until_answers(http: httpx.AsyncClient, url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get(url + "/healthz")).status_code in (200, 503):
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"the watchdog did not answer on {url} within {timeout:g}s")
-
-
-def _wait(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 async def run_trials(
-    scripts: Sequence[tuple[str, Script]], factor: float, *, at_once: int = 4
+    scripts: Sequence[tuple[str, Script]],
+    factor: float,
+    side: Callable[[], Side],
+    *,
+    at_once: int = 4,
 ) -> dict[str, Outcome | BaseException]:
-    """Every (label, script) in its own trial, `at_once` side by side, the longest first."""
+    """Every (label, script) in its own trial against a fresh `side()`, `at_once` side by side, the
+    longest first."""
     gate = asyncio.Semaphore(at_once)
     root = Path(tempfile.mkdtemp(prefix="evo-watchdog-trials-"))
 
@@ -260,7 +223,7 @@ async def run_trials(
         async with gate:
             workdir = root / f"trial-{index}"
             workdir.mkdir()
-            return await Trial(script, factor, workdir).run()
+            return await Trial(script, factor, workdir, side()).run()
 
     order = sorted(range(len(scripts)), key=lambda i: -scripts[i][1].watch)
     results = await asyncio.gather(*(one(i, scripts[i][1]) for i in order), return_exceptions=True)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,10 @@ class ContainerEmulators(EmulatorSet):
         docker_url: str,
         traffic_interval: float = 0.5,
         time_scale: float = TIME_SCALE,
+        run_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__(workdir, traffic_interval=traffic_interval, time_scale=time_scale)
+        self.run_options = dict(run_options or {})  # per service: more `containers.run` options
         self.client = client
         self.docker_url = docker_url
         run = uuid.uuid4().hex[:8]
@@ -99,6 +102,7 @@ class ContainerEmulators(EmulatorSet):
                 workdir=str(self.workdir),
                 mounts=host_mounts(self.workdir),
                 user=f"{os.getuid()}:{os.getgid()}",
+                **self.run_options.get(service, {}),
             )
             self.wait_up(service)
             self._started_at[service] = self._state(service).get("StartedAt", "")

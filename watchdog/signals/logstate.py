@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 
+from loguru import logger
+
 from watchdog.clock import Clock
 from watchdog.config import Settings
 from watchdog.model import Finding, Severity, instance_target
@@ -58,6 +60,7 @@ class LogState:
         started = clock.monotonic()
         self.last_line: dict[str, float] = {name: started for name in (evolution, *dify) if name}
         self.follow_state: dict[str, tuple[str, str]] = {}
+        self._started: dict[str, str] = {}  # container -> the start time it was last followed from
         self._events: dict[tuple[str, str], deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
         self._logged_out: dict[str, float] = {}
 
@@ -80,6 +83,13 @@ class LogState:
         self.follow_state[container] = (state, detail)
         if state == FOLLOWING:
             self.last_line.setdefault(container, self.clock.monotonic())
+            started = detail.rpartition(" started ")[2]
+            before = self._started.get(container)
+            if before and started != before:
+                # A restart (the watchdog's own is in the journal; an operator's or a deploy's is only this
+                # note): its start-up failures are not faults to repair, so nothing else is said.
+                logger.info("container {} was restarted (running since {})", container, started)
+            self._started[container] = started
 
     def findings(self, inbound_within: Callable[[float], bool]) -> list[Finding]:
         """`inbound_within(seconds)` says whether customers wrote in that time (Dify silence matters then)."""

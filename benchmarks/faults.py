@@ -1,0 +1,122 @@
+"""Target 1: every emulator fault of the decision table (docs/recovery.md), each injected into its own pair
+of emulator containers, all at once, against three sides at **their defaults, in real time**:
+
+* the watchdog at its shipped defaults (mode auto, canary off);
+* the watchdog with the canary on (every 60 s);
+* the baseline as commonly deployed: Docker's HEALTHCHECK at Docker's defaults on Evolution's `GET /` and
+  Dify's `/health`, and docker-autoheal (benchmarks/sides.py).
+
+Per fault and side: noticed after, the first action, customers answered again after, wrong-target
+actions, needless actions, pages; all measured in this run, none multiplied. Then the quiet-healthy soak
+(30 minutes of healthy noise) on each side: its actions and pages per hour are the false ones.
+`--smoke` plays two faults at one uniform time factor (labelled as such) so CI keeps it running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.decisions import NOTHING, QUIET_HEALTHY, SOAK, Row, needless, rows, wrong_target
+from benchmarks.report import Figure, Report
+from benchmarks.sides import BaselineSide, WatchdogSide
+from benchmarks.trials import Outcome, Script, Side, run_trials
+
+SIDES: dict[str, Callable[[], Side]] = {
+    "watchdog (defaults)": WatchdogSide,
+    "watchdog (canary on)": lambda: WatchdogSide({"WATCHDOG_CANARY_INTERVAL_SECONDS": "60"}),
+    "baseline (HEALTHCHECK + autoheal)": BaselineSide,
+}
+SMOKE_CASES = ("a WhatsApp socket closes", "Evolution hangs")
+SMOKE_FACTOR = 0.2
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def judged(row: Row, outcome: Outcome) -> dict[str, Any]:
+    done = [outcome.what(a) for a in outcome.actions]
+    return {
+        "fault": row.case,
+        "expected": row.first if row.first == NOTHING else f"{row.first} ({row.root})",
+        "noticed_s": _round(outcome.noticed),
+        "first action": done[0] if done else "none",
+        "as expected": (done[:1] or [NOTHING]) == [row.first],
+        "answered again_s": _round(outcome.answered),
+        "wrong target": sum(wrong_target(row, what) for what in done),
+        "needless": sum(needless(row, what) for what in done),
+        "pages": done.count("page"),
+    }
+
+
+def _soak_row(outcome: Outcome) -> dict[str, Any]:
+    hours = QUIET_HEALTHY.watch / 3600
+    done = [outcome.what(a) for a in outcome.actions]
+    return {
+        "actions": len(done) - done.count("page"),
+        "pages": done.count("page"),
+        "false actions per hour": round(len(done) / hours, 2),
+    }
+
+
+def run(report: Report, *, smoke: bool) -> None:
+    table = rows()
+    if smoke:
+        table = [r for r in table if r.case in SMOKE_CASES]
+    factor = SMOKE_FACTOR if smoke else 1.0
+    scripts = [(r.case, Script.one(r.injection)) for r in table]
+    if not smoke:
+        scripts.append((SOAK, QUIET_HEALTHY))
+    sides = dict(list(SIDES.items())[::2]) if smoke else SIDES
+    results = asyncio.run(_all(sides, scripts, factor))
+    when = (
+        f"accelerated: every duration times {factor:g} (settings, emulators, faults), figures in seconds at "
+        "the defaults"
+        if smoke
+        else "real time, shipped defaults, one run"
+    )
+    soak: dict[str, Any] = {}
+    for name, outcomes in results.items():
+        lines = []
+        for row in table:
+            outcome = outcomes[row.case]
+            if isinstance(outcome, BaseException):
+                report.notes.append(f"{name} / {row.case}: did not run: {type(outcome).__name__}: {outcome}")
+                continue
+            lines.append(judged(row, outcome))
+        report.tables[f"Faults at the defaults: {name} ({when})"] = lines
+        _figures(report, name, lines, when)
+        if SOAK in outcomes:
+            outcome = outcomes[SOAK]
+            soak[name] = {"error": str(outcome)} if isinstance(outcome, BaseException) else _soak_row(outcome)
+    if soak:
+        report.tables["Quiet-healthy soak, 30 minutes real time: false actions"] = [
+            {"side": name, **figures} for name, figures in soak.items()
+        ]
+
+
+async def _all(
+    sides: dict[str, Callable[[], Side]], scripts: list[tuple[str, Script]], factor: float
+) -> dict[str, dict[str, Outcome | BaseException]]:
+    """Every side's trials at once (each trial its own pair of containers)."""
+    at_once = len(scripts)
+    runs = [run_trials(scripts, factor, side, at_once=at_once) for side in sides.values()]
+    done = await asyncio.gather(*runs)
+    return dict(zip(sides, done, strict=True))
+
+
+def _figures(report: Report, side: str, lines: list[dict[str, Any]], when: str) -> None:
+    faults = [line for line in lines if line["expected"] != NOTHING]
+    noticed = [line for line in faults if line["noticed_s"] is not None]
+    report.add(
+        Figure("1 faults", f"{side}: faults noticed", f"{len(noticed)} of {len(faults)}", "", "", None, when)
+    )
+    right = sum(line["as expected"] for line in lines)
+    report.add(
+        Figure("1 faults", f"{side}: right first action", f"{right} of {len(lines)}", "", "", None, when)
+    )
+    for column in ("wrong target", "needless", "pages"):
+        total = sum(int(line[column]) for line in lines)
+        report.add(Figure("1 faults", f"{side}: {column} (all faults)", total, "", "", None, when))
