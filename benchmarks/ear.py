@@ -76,14 +76,17 @@ class WebhookEar:
             return JSONResponse({"forwarded": False}, status_code=502)
         return Response(passed.content, status_code=passed.status_code, media_type="application/json")
 
-    def answered_after(self, since: float) -> float | None:
-        """Seconds from `since` to the first bot reply to a customer who wrote after `since`."""
-        wrote: set[tuple[str, str]] = set()
+    def answered_again(self, since: float, stall: float, until: float) -> float | str:
+        """Seconds from `since` until the last customer who waited longer than `stall` for a reply got
+        one; "not cut off" when nobody waited that long, "not by the end" when someone still waits."""
+        waiting: dict[tuple[str, str], float] = {}
+        recovered = None
         for heard in self.heard:
-            if heard.at < since:
-                continue
-            if heard.event == "messages.upsert" and not heard.from_me:
-                wrote.add((heard.instance, heard.jid))
-            elif heard.event == "send.message" and (heard.instance, heard.jid) in wrote:
-                return heard.at - since
-        return None
+            who = (heard.instance, heard.jid)
+            if heard.event == "messages.upsert" and not heard.from_me and heard.at >= since:
+                waiting.setdefault(who, heard.at)
+            elif heard.event == "send.message" and who in waiting and heard.at - waiting.pop(who) > stall:
+                recovered = heard.at - since
+        if any(until - started > stall for started in waiting.values()):
+            return "not by the end"
+        return "not cut off" if recovered is None else recovered

@@ -44,7 +44,9 @@ def judged(row: Row, outcome: Outcome) -> dict[str, Any]:
         "noticed_s": _round(outcome.noticed),
         "first action": done[0] if done else "none",
         "as expected": (done[:1] or [NOTHING]) == [row.first],
-        "answered again_s": _round(outcome.answered),
+        "answered again_s": _round(outcome.answered)
+        if isinstance(outcome.answered, float)
+        else outcome.answered,
         "wrong target": sum(wrong_target(row, what) for what in done),
         "needless": sum(needless(row, what) for what in done),
         "pages": done.count("page"),

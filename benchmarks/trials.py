@@ -27,6 +27,7 @@ from watchdog.demo.phases import Controls, _forgetful_dify, _image_wedge
 
 DOCKER_URL = "unix:///var/run/docker.sock"
 CUSTOMER_PACE = 2.0  # seconds between customers' messages, at the defaults
+STALL = 60.0  # a customer waiting longer than WATCHDOG_STALL_SECONDS's default was cut off
 WARMUP = 100.0  # healthy traffic before the fault (the watchdog learns each instance's inbound pace)
 WATCH = 400.0  # after the fault: confirmation, repair, settle window, hold, and room for a wrong next step
 OPERATOR_STOP_TIMEOUT = 10.0  # `docker restart`'s default -t
@@ -76,7 +77,8 @@ class Outcome:
     findings: dict[str, float]  # what was noticed -> seconds after the fault it first was (at the defaults)
     open_at_end: list[str]
     restarts: dict[str, int]  # container restarts seen (evolution, dify), the side's or anyone's
-    answered: float | None  # seconds after the fault a customer who wrote after it got a reply (defaults)
+    # seconds after the fault the last customer who waited past the stall time got a reply (at the defaults)
+    answered: float | str
     log_tail: str
 
     def what(self, action: dict[str, Any]) -> str:
@@ -152,7 +154,7 @@ class Trial:
                     await self.side.tick(self, started)
                     await asyncio.sleep(0.5)
                 await injected
-                answered = ear.answered_after(started)
+                answered = ear.answered_again(started, STALL * self.factor, time.monotonic())
         finally:
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
@@ -164,7 +166,7 @@ class Trial:
             findings=dict(self.side.findings),
             open_at_end=still_open,
             restarts=dict(self.emulators.restarts),
-            answered=None if answered is None else answered / self.factor,
+            answered=answered / self.factor if isinstance(answered, float) else answered,
             log_tail=log_tail,
         )
 

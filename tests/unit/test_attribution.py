@@ -359,3 +359,35 @@ def test_no_restart_of_a_component_that_the_attribution_did_not_name(
             if action.incident.startswith("contact:"):
                 assert action.kind in (RESET_SESSION, PAGE)
     assert all(a.level != Level.INSTANCE or a.incident.startswith("instance:") for _, a in loop.world.log)
+
+
+def test_several_customers_unanswered_ground_dify_errors_in_evolutions_log(clock: FakeClock) -> None:
+    """Dify answering 500 on chat only: its probes pass; Evolution prints the error bodies and nobody is
+    answered. Log plus customers are two sources: L3 Dify in the first turn, no session resets."""
+    loop = Loop(clock)
+    done = loop.run(
+        4, lambda t: [DIFY_ERRORS_IN_EVOLUTION_LOG, stalled("c-0001"), stalled("c-0002", "suporte")]
+    )
+    assert [a for _, a in done] == [(RESTART_CONTAINER, "service:dify")]
+    assert done[0][0] == 0
+
+
+def test_customers_explained_by_their_own_evidence_do_not_ground_dify_log_lines() -> None:
+    stale = [session("stale_conversation", c) for c in ("c-0001", "c-0002")]
+    problems = Attribution(confirm_cycles=3).cycle(
+        [DIFY_ERRORS_IN_EVOLUTION_LOG, stalled("c-0001"), stalled("c-0002"), *stale], {}, 0.0
+    )
+    assert {p.key for p in problems} == {"contact:loja:c-0001", "contact:loja:c-0002"}
+    one = Attribution(confirm_cycles=3).cycle([DIFY_ERRORS_IN_EVOLUTION_LOG, stalled("c-0001")], {}, 0.0)
+    assert {p.key for p in one} == {"contact:loja:c-0001"}  # one contact is that contact's
+
+
+def test_a_failing_model_explains_the_unanswered_and_dify_quiet_log(clock: FakeClock) -> None:
+    """The stall diagnosis got a model error: a person is told; neither Dify nor the sessions are touched."""
+    loop = Loop(clock)
+    model = f("dify_canary_failed", "dify", failure="model")
+    done = loop.run(10, lambda t: [model, DIFY_QUIET, stalled("c-0001"), stalled("c-0002", "suporte")])
+    assert [a for _, a in done] == [(PAGE, "on-call")]
+    hung = Loop(FakeClock())  # a Dify down as well (its probe fails) is still Dify's to restart
+    after = hung.run(3, lambda t: [model, DIFY_TIMEOUT, stalled("c-0001"), stalled("c-0002")])
+    assert (RESTART_CONTAINER, "service:dify") in [a for _, a in after]
