@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import httpx
@@ -76,12 +77,17 @@ class WebhookEar:
             return JSONResponse({"forwarded": False}, status_code=502)
         return Response(passed.content, status_code=passed.status_code, media_type="application/json")
 
-    def answered_again(self, since: float, stall: float, until: float) -> float | str:
+    def answered_again(
+        self, since: float, stall: float, until: float, *, not_customers: Collection[str] = ()
+    ) -> float | str:
         """Seconds from `since` until the last customer who waited longer than `stall` for a reply got
-        one; "not cut off" when nobody waited that long, "not by the end" when someone still waits."""
+        one; "not cut off" when nobody waited that long, "not by the end" when someone still waits.
+        `not_customers`: instances and numbers whose traffic is not customers' (a heartbeat's prober)."""
         waiting: dict[tuple[str, str], float] = {}
         recovered = None
         for heard in self.heard:
+            if heard.instance in not_customers or heard.jid.partition("@")[0] in not_customers:
+                continue
             who = (heard.instance, heard.jid)
             if heard.event == "messages.upsert" and not heard.from_me and heard.at >= since:
                 waiting.setdefault(who, heard.at)

@@ -2,7 +2,7 @@
 of emulator containers, all at once, against three sides at **their defaults, in real time**:
 
 * the watchdog at its shipped defaults (mode auto, canary off);
-* the watchdog with the canary on (every 60 s);
+* the watchdog with the canary on (every 60 s) and the heartbeat (every 5 minutes, a prober instance);
 * the baseline as commonly deployed: Docker's HEALTHCHECK at Docker's defaults on Evolution's `GET /` and
   Dify's `/health`, and docker-autoheal (benchmarks/sides.py).
 
@@ -25,7 +25,9 @@ from benchmarks.trials import Outcome, Script, Side, run_trials
 
 SIDES: dict[str, Callable[[], Side]] = {
     "watchdog (defaults)": WatchdogSide,
-    "watchdog (canary on)": lambda: WatchdogSide({"WATCHDOG_CANARY_INTERVAL_SECONDS": "60"}),
+    "watchdog (canary and heartbeat on)": lambda: WatchdogSide(
+        {"WATCHDOG_CANARY_INTERVAL_SECONDS": "60"}, heartbeat=True
+    ),
     "baseline (HEALTHCHECK + autoheal)": BaselineSide,
 }
 SMOKE_CASES = ("a WhatsApp socket closes", "Evolution hangs")

@@ -33,9 +33,25 @@ AUTOHEAL_POLL, AUTOHEAL_STOP_TIMEOUT = 5.0, 10.0  # docker-autoheal: AUTOHEAL_IN
 NS = 1_000_000_000
 
 
+PROBER, PROBER_NUMBER, BOT_NUMBER = "prober", "5511990000999", "5511990000001"
+# The heartbeat (docs/heartbeat.md): a bare prober instance with its own number writing to loja's number.
+HEARTBEAT_ARGS = (
+    "--bare-instances",
+    PROBER,
+    "--number",
+    f"{PROBER}={PROBER_NUMBER}",
+    "--number",
+    f"loja={BOT_NUMBER}",
+)
+HEARTBEAT_SETTINGS = {"WATCHDOG_E2E_FROM_INSTANCE": PROBER, "WATCHDOG_E2E_TO_NUMBER": f"loja={BOT_NUMBER}"}
+
+
 class WatchdogSide:
-    def __init__(self, extra: Mapping[str, str] | None = None) -> None:
-        self.extra = dict(extra or {})
+    def __init__(self, extra: Mapping[str, str] | None = None, *, heartbeat: bool = False) -> None:
+        self.extra = {**(extra or {}), **(HEARTBEAT_SETTINGS if heartbeat else {})}
+        self.evolution_args: tuple[str, ...] = HEARTBEAT_ARGS if heartbeat else ()
+        self.webhook_instances: tuple[str, ...] = (PROBER,) if heartbeat else ()
+        self.not_customers: tuple[str, ...] = (PROBER, PROBER_NUMBER) if heartbeat else ()
         self.findings: dict[str, float] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -120,6 +136,10 @@ class WatchdogSide:
 
 
 class BaselineSide:
+    evolution_args: tuple[str, ...] = ()
+    webhook_instances: tuple[str, ...] = ()
+    not_customers: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         self.findings: dict[str, float] = {}
         self._restarts: list[dict[str, Any]] = []

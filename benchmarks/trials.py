@@ -23,7 +23,8 @@ import httpx
 
 from benchmarks.ear import WebhookEar
 from watchdog.demo.containers import ContainerEmulators
-from watchdog.demo.phases import Controls, _forgetful_dify, _image_wedge
+from watchdog.demo.emulators import EVOLUTION_KEY
+from watchdog.demo.phases import WEBHOOK_EVENTS, Controls, _forgetful_dify, _image_wedge
 
 DOCKER_URL = "unix:///var/run/docker.sock"
 CUSTOMER_PACE = 2.0  # seconds between customers' messages, at the defaults
@@ -95,11 +96,25 @@ class Outcome:
 Inject = Callable[[Controls, "Trial"], Awaitable[None]]
 
 
+class TrialEmulators(ContainerEmulators):
+    """The demo's emulator containers, with what a side adds to Evolution's command line (a prober)."""
+
+    evolution_args: tuple[str, ...] = ()
+
+    def command(self, service: str) -> list[str]:
+        base = super().command(service)
+        return [*base, *self.evolution_args] if service == "evolution" else base
+
+
 class Side(Protocol):
     """Who watches the pair: started once the emulators are up, asked every half second while the
     window lasts, stopped, then asked for its outcome."""
 
     def run_options(self, emulators: ContainerEmulators) -> dict[str, Mapping[str, Any]]: ...
+
+    evolution_args: tuple[str, ...]
+    webhook_instances: tuple[str, ...]  # instances beyond the bots' whose webhooks the side needs
+    not_customers: tuple[str, ...]  # instances and numbers of the side's own traffic (a prober)
 
     async def start(self, trial: Trial, ear: WebhookEar) -> None: ...
 
@@ -123,7 +138,7 @@ class Trial:
         self.workdir = workdir
         self.side = side
         self.client = docker.DockerClient(base_url=DOCKER_URL, timeout=60)
-        self.emulators = ContainerEmulators(
+        self.emulators = TrialEmulators(
             workdir / "emulators",
             self.client,
             docker_url=DOCKER_URL,
@@ -131,6 +146,7 @@ class Trial:
             time_scale=factor,
         )
         self.emulators.run_options = side.run_options(self.emulators)
+        self.emulators.evolution_args = side.evolution_args
 
     async def run(self) -> Outcome:
         self.emulators.workdir.mkdir(parents=True, exist_ok=True)
@@ -147,6 +163,8 @@ class Trial:
                 await self.side.start(self, ear)
                 controls = Controls(http, self.emulators.evolution_url, self.emulators.dify_url)
                 await controls.set_webhooks(ear.url)
+                for instance in self.side.webhook_instances:  # a prober's webhooks come here too
+                    await _set_webhook(http, self.emulators.evolution_url, instance, ear.url)
                 await asyncio.sleep(WARMUP * self.factor)
                 started = time.monotonic()
                 injected = asyncio.create_task(self._play(controls))
@@ -154,7 +172,9 @@ class Trial:
                     await self.side.tick(self, started)
                     await asyncio.sleep(0.5)
                 await injected
-                answered = ear.answered_again(started, STALL * self.factor, time.monotonic())
+                answered = ear.answered_again(
+                    started, STALL * self.factor, time.monotonic(), not_customers=self.side.not_customers
+                )
         finally:
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
@@ -194,6 +214,14 @@ class Trial:
             await asyncio.sleep(inj.lasts * self.factor)
             base = controls.evolution if inj.service == "evolution" else controls.dify
             await controls.clear(base, inj.fault)
+
+
+async def _set_webhook(http: httpx.AsyncClient, evolution: str, instance: str, url: str) -> None:
+    hook = {"enabled": True, "url": url, "byEvents": False, "events": WEBHOOK_EVENTS}
+    response = await http.post(
+        f"{evolution}/webhook/set/{instance}", json={"webhook": hook}, headers={"apikey": EVOLUTION_KEY}
+    )
+    response.raise_for_status()
 
 
 async def _restart_evolution_by_hand(controls: Controls, trial: Trial) -> None:

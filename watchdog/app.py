@@ -17,6 +17,7 @@ from watchdog.contactkey import resolve_contact_key
 from watchdog.health import FINDING_KINDS, assess
 from watchdog.metrics import Metrics
 from watchdog.model import Finding, ProbeResult
+from watchdog.probes.heartbeat import heartbeat_for
 from watchdog.probes.suite import ProbeSuite
 from watchdog.recovery.engine import build_engine
 from watchdog.recovery.planner import RESET_SESSION, RESTART_INSTANCE, Incident, PlannedAction
@@ -27,10 +28,11 @@ from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
 from watchdog.signals.conversations import SIGNAL_FINDING_KINDS, ConversationMonitor
 from watchdog.signals.diagnosis import StallDiagnosis
+from watchdog.signals.heartbeat import HEARTBEAT_FINDING_KINDS
 from watchdog.signals.logfeed import LogFeed
 from watchdog.signals.logstate import LOG_FINDING_KINDS, log_state_for
 from watchdog.signals.webhook import Envelope
-from watchdog.status import StatusBoard
+from watchdog.status import StatusBoard, instances_view
 from watchdog.statuspage import turnaround_view
 
 # /healthz turns 503 when no probe cycle finished for this many intervals (plus the probe deadline).
@@ -81,10 +83,23 @@ class Watchdog:
             watched=self.watched_instances,
         )
         self.leadership = leadership_for(settings, clock=clock, metrics=self.metrics, engine=self.recovery)
+        self.heartbeat = heartbeat_for(  # opt-in: None unless WATCHDOG_E2E_FROM_INSTANCE is set
+            settings,
+            http,
+            clock,
+            self.metrics,
+            sessions=self.recovery.hands.evolution,
+            state_of=lambda name: instances_view(self.board.results).get(name, {}).get("state"),
+            watched=self.watched_instances,
+            on_verdict=self.refresh_findings,
+        )
+        if self.heartbeat is not None:
+            self.board.heartbeat = self.heartbeat.view
 
     def watched_instances(self) -> frozenset[str]:
         """EVOLUTION_INSTANCES, or when empty the instances Evolution itself reported last: the only
-        names webhooks are tracked for and recovery may act on (never a name from a request alone)."""
+        names webhooks are tracked for and recovery may act on (never a name from a request alone). The
+        heartbeat's prober is never one of them (config.py refuses it; the instances probe leaves it out)."""
         return self._configured or self._reported
 
     def _repaired(self, action: PlannedAction) -> None:
@@ -97,6 +112,8 @@ class Watchdog:
             self.conversations.repaired(instance=action.instance)
         else:
             self.conversations.repaired(instance=None)
+        if self.heartbeat is not None and action.kind != RESET_SESSION:
+            self.heartbeat.tracker.repaired(action.instance or None)  # the next heartbeat judges anew
         self.diagnosis.forget()
         self.refresh_findings()
 
@@ -149,6 +166,8 @@ class Watchdog:
         self._probe_findings = assess(
             results, now=self.clock.time(), stall_seconds=self.settings.stall_seconds
         )
+        if self.heartbeat is not None:  # the prober's session on a bot instance is no customer's
+            self._probe_findings = self.heartbeat.tracker.customers_only(self._probe_findings)
         self.metrics.observe_probes(fresh)
         self.board.record_cycle(results, mono=self.clock.monotonic(), wall=self.clock.time())
         self.metrics.last_cycle.set(self.clock.time())
@@ -162,8 +181,11 @@ class Watchdog:
         )
         if self.logs is not None:
             findings += self.logs.findings(self.conversations.inbound_within)
+        if self.heartbeat is not None:
+            findings += self.heartbeat.tracker.findings()
         self.metrics.observe_findings(
-            findings, known_kinds=FINDING_KINDS + SIGNAL_FINDING_KINDS + LOG_FINDING_KINDS
+            findings,
+            known_kinds=FINDING_KINDS + SIGNAL_FINDING_KINDS + LOG_FINDING_KINDS + HEARTBEAT_FINDING_KINDS,
         )
         _log_changes(self.board.findings, findings)
         self.board.findings = findings
@@ -171,6 +193,8 @@ class Watchdog:
 
     def ingest(self, envelope: Envelope) -> str:
         """One webhook: fold it in, refresh findings when a stalled wait ended, keep the stall timer armed."""
+        if self.heartbeat is not None and self.heartbeat.observe(envelope):
+            return "heartbeat"  # the prober's traffic: kept out of every customer figure
         watched = self.watched_instances()
         if watched and envelope.instance not in watched:
             return "ignored_unwatched"  # kept out of every table and label: a forged name costs nothing
@@ -209,6 +233,11 @@ class Watchdog:
             return
         self._canary = await self.suite.canary.run()
         self.metrics.observe_probes([self._canary])
+
+    async def heartbeat_run(self) -> None:
+        """Only the leading replica writes to WhatsApp; both observe the heartbeat's webhooks."""
+        if self.heartbeat is not None and self.leadership.leading():
+            await self.heartbeat.beat()
 
     async def guarded(self, job: str, step: Callable[[], Awaitable[object]]) -> None:
         """A failing job is logged and counted; it never stops the daemon. A job cut off by shutdown
@@ -288,6 +317,9 @@ class Daemon:
             canary_every = settings.canary_interval_seconds
             self.scheduler.add("canary", self.watchdog.canary_run, every=canary_every, first_in=0)
         self.scheduler.add("recovery", self.watchdog.recovery_tick, every=interval)
+        if self.watchdog.heartbeat is not None:  # first after one probe cycle: states and instances known
+            beat_every = settings.e2e_interval_seconds
+            self.scheduler.add("heartbeat", self.watchdog.heartbeat_run, every=beat_every, first_in=interval)
         signals = (signal.SIGTERM, signal.SIGINT)
         for sig in signals:
             loop.add_signal_handler(sig, self._on_signal, sig)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from watchdog.errors import ConfigError
 from watchdog.model import MIN_CONTACT_KEY_BYTES
 
 Parser = Callable[[str], Any]
+# The heartbeat writes to a real WhatsApp number: more often than this may get the spare number flagged.
+E2E_MIN_INTERVAL_SECONDS = 60.0
 
 
 class _Invalid(ValueError):
@@ -125,6 +127,42 @@ def _message(raw: str) -> str:
     if len(raw) > 1000 or any(ord(c) < 32 and c not in "\n\t" for c in raw):
         raise _Invalid("text of at most 1000 characters without control characters")
     return raw
+
+
+def _optional_instance(raw: str) -> str:
+    names = _names(raw)
+    if len(names) > 1:
+        raise _Invalid("one instance name (letters, digits, _ . - @ :)")
+    return names[0] if names else ""
+
+
+_PHONE = re.compile(r"^\+?(\d{8,15})$")
+
+
+def e2e_numbers(raw: str) -> tuple[tuple[str, str], ...]:
+    """WATCHDOG_E2E_TO_NUMBER: `instance=number` pairs, or one bare number (instance "", resolved at use
+    when exactly one instance is watched). Numbers keep their digits only."""
+    accepted = (
+        "comma-separated instance=number pairs (loja=5511987654321), or one bare number in international "
+        "form when one instance is watched"
+    )
+    pairs: list[tuple[str, str]] = []
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        name, sep, number = item.rpartition("=")
+        digits = _PHONE.match(number.strip())
+        if digits is None or (sep and not _NAME.match(name.strip())):
+            raise _Invalid(accepted)
+        pairs.append((name.strip(), digits[1]))
+    names = [name for name, _ in pairs]
+    if ("" in names and len(pairs) > 1) or len(set(names)) != len(names):
+        raise _Invalid(accepted + ", each instance once")
+    return tuple(pairs)
+
+
+def _heartbeat_text(raw: str) -> str:
+    if not raw.strip():
+        raise _Invalid("text of 1 to 1000 characters without control characters")
+    return _message(raw)
 
 
 def _command(raw: str) -> str:
@@ -359,6 +397,53 @@ SETTINGS: tuple[Spec, ...] = (
         "Dify containers writing nothing this long while customers keep writing is dify_silent.",
     ),
     Spec(
+        "WATCHDOG_E2E_FROM_INSTANCE",
+        "e2e_from_instance",
+        "",
+        _optional_instance,
+        "Opt-in end-to-end heartbeat (docs/heartbeat.md): the prober, an Evolution instance on a spare "
+        "number with no bot, that writes to the bot on a schedule; never watched or repaired. Empty: off.",
+    ),
+    Spec(
+        "WATCHDOG_E2E_FROM_URL",
+        "e2e_from_url",
+        "",
+        _optional_url,
+        "Base URL of the Evolution API the prober lives on, when it is another server; empty: EVOLUTION_URL.",
+    ),
+    Spec(
+        "WATCHDOG_E2E_FROM_API_KEY",
+        "e2e_from_api_key",
+        "",
+        _secret,
+        "API key of the prober's Evolution server (global key or the prober's token); empty: "
+        "EVOLUTION_API_KEY.",
+        secret=True,
+    ),
+    Spec(
+        "WATCHDOG_E2E_TO_NUMBER",
+        "e2e_to_number",
+        "",
+        e2e_numbers,
+        "The bots the heartbeat writes to: instance=number pairs (loja=5511987654321,outra=5521...), or one "
+        "bare number when one instance is watched.",
+    ),
+    Spec(
+        "WATCHDOG_E2E_MESSAGE",
+        "e2e_message",
+        "evo-watchdog heartbeat",
+        _heartbeat_text,
+        "The text the prober sends each heartbeat.",
+    ),
+    Spec(
+        "WATCHDOG_E2E_INTERVAL_SECONDS",
+        "e2e_interval_seconds",
+        "300",
+        _seconds(1, 86400),
+        f"How often the heartbeat writes to each bot; at least {E2E_MIN_INTERVAL_SECONDS:g} (WhatsApp may "
+        "flag automated traffic).",
+    ),
+    Spec(
         "WATCHDOG_LISTEN",
         "listen",
         "127.0.0.1:8787",
@@ -550,6 +635,12 @@ class Settings:
     log_burst_count: int
     log_burst_window_seconds: float
     dify_silent_seconds: float
+    e2e_from_instance: str
+    e2e_from_url: str
+    e2e_from_api_key: str
+    e2e_to_number: tuple[tuple[str, str], ...]
+    e2e_message: str
+    e2e_interval_seconds: float
     listen: tuple[str, int]
     webhook_token: str
     allow_open_webhooks: bool
@@ -606,6 +697,7 @@ class Settings:
                 f"WATCHDOG_PROBE_TIMEOUT_SECONDS={self.probe_timeout_seconds:g} is invalid: must not exceed "
                 f"WATCHDOG_PROBE_INTERVAL_SECONDS ({self.probe_interval_seconds:g})"
             )
+        self._check_heartbeat()
         host = self.listen[0]
         if not is_loopback(host) and not self.webhook_token and not self.allow_open_webhooks:
             raise ConfigError(
@@ -613,6 +705,31 @@ class Settings:
                 "WATCHDOG_WEBHOOK_TOKEN (or WATCHDOG_ALLOW_OPEN_WEBHOOKS=true to accept webhooks "
                 "without a token)"
             )
+
+    def _check_heartbeat(self) -> None:
+        """The heartbeat's settings, when it is on. A bare number, or pairs naming instances, are checked
+        against EVOLUTION_INSTANCES here when it is set, else at each heartbeat (instances may be
+        discovered)."""
+        prober = self.e2e_from_instance
+        if not prober:
+            return
+        fault = ""
+        if self.e2e_interval_seconds < E2E_MIN_INTERVAL_SECONDS:
+            fault = (
+                f"WATCHDOG_E2E_INTERVAL_SECONDS={self.e2e_interval_seconds:g} is invalid: at least "
+                f"{E2E_MIN_INTERVAL_SECONDS:g} with the heartbeat on (WhatsApp may flag automated traffic)"
+            )
+        elif not self.e2e_to_number:
+            fault = "WATCHDOG_E2E_TO_NUMBER is invalid: the heartbeat needs the bot's number to write to"
+        elif prober in self.evolution_instances or prober in dict(self.e2e_to_number):
+            fault = (
+                f"WATCHDOG_E2E_FROM_INSTANCE={prober!r} is invalid: the prober must not be a watched bot "
+                "instance (EVOLUTION_INSTANCES, WATCHDOG_E2E_TO_NUMBER)"
+            )
+        elif self.evolution_instances:
+            fault = _targets_fault(self.e2e_to_number, self.evolution_instances)
+        if fault:
+            raise ConfigError(fault)
 
     def public(self) -> dict[str, Any]:
         """Settings safe to show in /api/status and logs: secrets reduced to 'set'/'unset'."""
@@ -637,3 +754,26 @@ def _parse(spec: Spec, raw: str) -> Any:
     except _Invalid as exc:
         shown = "<hidden>" if spec.secret else repr(raw)
         raise ConfigError(f"{spec.env}={shown} is invalid: expected {exc}") from None
+
+
+def e2e_targets(pairs: tuple[tuple[str, str], ...], watched: Collection[str]) -> dict[str, str]:
+    """Bot instance -> number the heartbeat writes to, among the watched instances: a bare number names
+    the one watched instance. Raises ConfigError when the pairs cannot be resolved (_targets_fault)."""
+    fault = _targets_fault(pairs, watched)
+    if fault:
+        raise ConfigError(fault)
+    if pairs and pairs[0][0] == "":
+        return {next(iter(watched)): pairs[0][1]}
+    return dict(pairs)
+
+
+def _targets_fault(pairs: tuple[tuple[str, str], ...], watched: Collection[str]) -> str:
+    if pairs and pairs[0][0] == "" and len(watched) != 1:
+        return (
+            f"WATCHDOG_E2E_TO_NUMBER is invalid: a bare number needs exactly one watched instance, not "
+            f"{len(watched)}; write instance=number pairs"
+        )
+    unknown = sorted(name for name, _ in pairs if name and name not in watched)
+    if unknown:
+        return f"WATCHDOG_E2E_TO_NUMBER is invalid: {', '.join(unknown)} not among the watched instances"
+    return ""

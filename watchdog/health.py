@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from watchdog.errortext import one_line
+from watchdog.integrations import BY_NAME, DIFY, Integration
 from watchdog.model import Finding, ProbeResult, Severity
 
 EVOLUTION_DOWN = "evolution_down"
@@ -181,8 +182,12 @@ def _sessions(result: ProbeResult, *, now: float, stall_seconds: float) -> list[
 def _session_finding(
     target: str, session: dict[str, Any], *, now: float, stall_seconds: float
 ) -> Finding | None:
+    """One session of any integration (`integration` in the probe's summary; Dify when absent)."""
     contact = session["contact"]
-    evidence = {"contact": contact, "status": session["status"]}
+    integ = BY_NAME.get(str(session.get("integration") or DIFY.name), DIFY)
+    evidence: dict[str, Any] = {"contact": contact, "status": session["status"], "integration": integ.name}
+    if session.get("shared_with"):
+        evidence["shared_with"] = list(session["shared_with"])
     updated = session.get("updated_at")
     age = now - updated if isinstance(updated, int | float) else None
     if session["conversation"] == "unknown":
@@ -193,9 +198,11 @@ def _session_finding(
             f"contact {contact}: Dify no longer knows this session's conversation (every message fails)",
             evidence,
         )
+    bot = "bot" if integ is DIFY else f"{integ.name} bot"
     if (
         session["status"] == "opened"
         and not session["await_user"]
+        and session.get("busy_visible", True) is not False
         and age is not None
         and age > stall_seconds
     ):
@@ -203,16 +210,36 @@ def _session_finding(
             SESSION_WEDGED,
             target,
             Severity.CRITICAL,
-            f"contact {contact}: bot busy for {age:.0f}s without answering (limit {stall_seconds:g}s)",
+            f"contact {contact}: {bot} busy for {age:.0f}s without answering (limit {stall_seconds:g}s)",
             {**evidence, "age_seconds": round(age, 1)},
         )
     if session["status"] in ("paused", "closed"):
         kind = SESSION_PAUSED if session["status"] == "paused" else SESSION_CLOSED
+        note, extra = _left_how(integ, session, age)
         return Finding(
             kind,
             target,
             Severity.WARNING,
-            f"contact {contact}: session is {session['status']}; the bot ignores this contact",
-            evidence,
+            f"contact {contact}: session is {session['status']}; the {bot} ignores this contact{note}",
+            {**evidence, **extra},
         )
     return None
+
+
+def _left_how(integ: Integration, session: dict[str, Any], age: float | None) -> tuple[str, dict[str, Any]]:
+    """What becomes of a paused or closed session in this integration (integrations.py), and whether its
+    `expire` has passed without clearing it: only Typebot enforces expire, and only for a session that
+    reaches its service (a closed one never does: base-chatbot.controller.ts:900)."""
+    paused = session["status"] == "paused"
+    if paused and integ.reopens_paused:
+        return "; its next message reopens it (and is dropped)", {"reopens": True}
+    expire = session.get("expire")
+    if not isinstance(expire, int) or isinstance(expire, bool) or expire <= 0 or age is None:
+        return "", {}
+    extra: dict[str, Any] = {"expire_minutes": expire}
+    if integ.enforces_expire and paused:
+        return f"; its next message after {expire} min idle starts a new one", extra
+    if age > expire * 60:
+        extra["expired"] = True
+        return f"; idle past its expire of {expire} min, which {integ.label} does not clear", extra
+    return "", extra

@@ -14,6 +14,7 @@ from watchdog import __version__
 from watchdog.model import Finding, ProbeResult
 
 INSTANCE_STATES = ("open", "connecting", "close", "unknown")
+SESSION_STATUSES = ("opened", "paused", "closed")  # IntegrationSession.status (watchdog/integrations.py)
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Dense around the default 5 s threshold, where "is my bot fast enough" is decided.
 TURNAROUND_BUCKETS = (0.5, 1, 2, 3, 4, 4.5, 5, 5.5, 6, 7, 8, 10, 15, 20, 30, 45, 60, 120, 300)
@@ -87,6 +88,20 @@ class Metrics:
             ["instance"],
             registry=registry,
         )
+        self.e2e_seconds = Histogram(
+            "watchdog_e2e_seconds",
+            "End-to-end heartbeat legs: sent to received by the bot instance (received), to the bot's reply "
+            "(replied), to the reply on the prober (delivered); sent to delivered is round_trip.",
+            ["instance", "leg"],
+            buckets=turnaround_buckets(turnaround_threshold),
+            registry=registry,
+        )
+        self.e2e_success = Gauge(
+            "watchdog_e2e_success",
+            "1 when the last heartbeat to this bot instance came back, 0 when it failed (after one re-send).",
+            ["instance"],
+            registry=registry,
+        )
         self.webhook_events = Counter(
             "watchdog_webhook_events_total",
             "Evolution webhook deliveries by event and outcome (accepted, ignored, rejected reason).",
@@ -140,6 +155,13 @@ class Metrics:
             "1 while this replica holds the leader lease and may act (always 1 without WATCHDOG_REDIS_URL).",
             registry=registry,
         )
+        self.sessions = Gauge(
+            "watchdog_sessions",
+            "Bot sessions by integration and status (opened, paused, closed), from the last sessions probe.",
+            ["instance", "integration", "status"],
+            registry=registry,
+        )
+        self._session_series: dict[str, set[tuple[str, str]]] = {}  # instance -> (integration, status) set
         self.lease_errors = Counter(
             "watchdog_lease_errors_total",
             "Calls to the lease store (Redis) that failed; while they fail this replica does not act.",
@@ -152,6 +174,8 @@ class Metrics:
             self.probe_duration.labels(target=result.target, probe=result.probe).observe(result.duration)
             if result.probe == "connection_state":
                 self._set_state(result.target.partition(":")[2], _state_of(result))
+            elif result.probe == "sessions" and result.ok:
+                self._set_sessions(result)
 
     def observe_findings(self, findings: Iterable[Finding], *, known_kinds: Iterable[str]) -> None:
         counts: dict[tuple[str, str], int] = {}
@@ -161,6 +185,23 @@ class Metrics:
         for kind in known_kinds:
             for severity in ("warning", "critical"):
                 self.findings.labels(kind=kind, severity=severity).set(counts.get((kind, severity), 0))
+
+    def _set_sessions(self, result: ProbeResult) -> None:
+        """Every status of each integration with a bot here, 0 included; a series that was set before and
+        has no session now goes to 0 rather than keeping its old count."""
+        instance = result.target.partition(":")[2]
+        counts: dict[tuple[str, str], int] = {}
+        for bot in result.data.get("bots", ()):
+            for status in SESSION_STATUSES:
+                counts[(str(bot.get("integration") or "dify"), status)] = 0
+        for session in result.data.get("sessions", ()):
+            key = (str(session.get("integration") or "dify"), str(session.get("status")))
+            counts[key] = counts.get(key, 0) + 1
+        for integration, status in self._session_series.get(instance, set()) - counts.keys():
+            self.sessions.labels(instance=instance, integration=integration, status=status).set(0)
+        for (integration, status), count in counts.items():
+            self.sessions.labels(instance=instance, integration=integration, status=status).set(count)
+        self._session_series[instance] = self._session_series.get(instance, set()) | counts.keys()
 
     def _set_state(self, instance: str, state: str) -> None:
         for candidate in INSTANCE_STATES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ class StatusBoard:
     cycles: int = 0
     last_cycle_at: float | None = None  # monotonic
     last_cycle_wall: float | None = None
+    heartbeat: Callable[[], dict[str, Any]] | None = None  # the end-to-end heartbeat's view, when it is on
 
     def record_cycle(self, results: Sequence[ProbeResult], *, mono: float, wall: float) -> None:
         self.results = list(results)
@@ -37,6 +38,7 @@ class StatusBoard:
             "findings": [f.as_dict() for f in self.findings],
             "probes": [probe_dict(r) for r in self.results],
             "instances": instances_view(self.results),
+            "heartbeat": self.heartbeat() if self.heartbeat is not None else {"enabled": False},
         }
 
 

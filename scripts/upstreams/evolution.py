@@ -29,7 +29,7 @@ def create_schema(state: State, root: Path, log: Path) -> None:
 
 
 def settings(root: Path, port: int, pg_port: int, api_key: str) -> dict[str, str]:
-    """env.example with the README's changes (loopback, no telemetry, Dify integration on)."""
+    """env.example with the README's changes (loopback, no telemetry, the bot integrations on)."""
     env = {k: v or "" for k, v in dotenv_values(root / "env.example").items()}
     env.update(
         SERVER_TYPE="http",
@@ -48,6 +48,12 @@ def settings(root: Path, port: int, pg_port: int, api_key: str) -> dict[str, str
         SENTRY_DSN="",
         TELEMETRY_ENABLED="false",
         DIFY_ENABLED="true",
+        # the other bot integrations (tests/contract/test_integrations_contract.py); EvolutionBot is always on
+        TYPEBOT_ENABLED="true",
+        OPENAI_ENABLED="true",
+        FLOWISE_ENABLED="true",
+        N8N_ENABLED="true",
+        EVOAI_ENABLED="true",
         LOG_COLOR=os.environ.get("WATCHDOG_UPSTREAMS_EVOLUTION_LOG_COLOR", "true"),
     )
     extra = os.environ.get("WATCHDOG_UPSTREAMS_EVOLUTION_ENV")

@@ -54,6 +54,11 @@ def run(bot_key: str, *, settings_status: int = 200, dify_up: bool = True, root_
     def evolution(request: httpx.Request) -> httpx.Response:
         if root_hangs and request.url.path == "/":
             raise httpx.ReadTimeout("no answer", request=request)  # 2.3.1+ offline: sw.js fetch hangs
+        if request.url.path not in routes:  # Express's answer to a route it lacks (another integration)
+            message = [f"Cannot GET {request.url.path}"]
+            return httpx.Response(
+                404, json={"status": 404, "error": "Not Found", "response": {"message": message}}
+            )
         body = routes[request.url.path]
         status, body = body if isinstance(body, tuple) else (200, body)
         if status != 200:

@@ -11,6 +11,7 @@ import pytest
 
 from watchdog.clients.evolution import EvolutionClient
 from watchdog.clock import FakeClock
+from watchdog.integrations import INTEGRATIONS
 from watchdog.model import ProbeResult, instance_target
 from watchdog.probes.base import ProbeRunner
 from watchdog.probes.cadence import SlowCadence
@@ -111,17 +112,20 @@ async def test_evolution_probes_ask_connection_state_every_cycle_and_the_rest_ev
             return httpx.Response(200, json=[{"name": n, "connectionStatus": "open"} for n in NAMES])
         if "connectionState" in path:
             return httpx.Response(200, json={"instance": {"state": "open"}})
-        return httpx.Response(200, json=[] if "/dify/" in path else {})
+        return httpx.Response(200, json={} if "/webhook/" in path else [])
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
         client = EvolutionClient(http, "http://evolution.test", "key", timeout=1)
         runner = ProbeRunner(clock, concurrency=4, deadline=1)
         probes = EvolutionProbes(client, runner, contact_key=b"test-contact-key-0123", slow_every=4)
         first = await probes.run_all()
-        assert asked == Counter({"/": 1, "/instance/fetchInstances": 1, "connectionState": 8, "find": 16})
+        finds = len(INTEGRATIONS) + 1  # each integration's bots, and the webhook
+        assert asked == Counter(
+            {"/": 1, "/instance/fetchInstances": 1, "connectionState": 8, "find": 8 * finds}
+        )
         asked.clear()
         second = await probes.run_all()
-    assert asked == Counter({"/": 1, "/instance/fetchInstances": 1, "connectionState": 8, "find": 4})
+    assert asked == Counter({"/": 1, "/instance/fetchInstances": 1, "connectionState": 8, "find": 2 * finds})
     shape = sorted((r.target, r.probe) for r in first)
     assert sorted((r.target, r.probe) for r in second) == shape  # the same results, 12 of 16 carried over
     assert sum(probes.cadence.carried(r) for r in second) == 12

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from watchdog.clients.chatbots import ChatbotClient
 from watchdog.clients.http import JsonClient, as_dict
 from watchdog.config import Settings
 from watchdog.errors import UpstreamProtocolError
@@ -30,6 +31,7 @@ class InstanceRow:
     name: str
     stored_status: str  # connectionStatus as persisted: may say open while the live state differs
     integration: str
+    owner_jid: str = ""  # the paired WhatsApp account (instance.wuid); empty before the first pairing
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class EvolutionClient:
     def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str, *, timeout: float) -> None:
         self._api = JsonClient(http, "evolution", base_url, timeout=timeout, setting="EVOLUTION_URL")
         self._headers = {"apikey": api_key} if api_key else {}
+        self.chatbots = ChatbotClient(self._api, self._headers)  # every bot integration's routes
 
     async def info(self, *, timeout: float | None = None) -> EvolutionInfo:
         """`GET /`: the version. Since 2.3.1 it also fetches web.whatsapp.com/sw.js with no timeout
@@ -106,6 +109,7 @@ class EvolutionClient:
                 name=str(row["name"]),
                 stored_status=str(row.get("connectionStatus") or ""),
                 integration=str(row.get("integration") or ""),
+                owner_jid=str(row.get("ownerJid") or ""),
             )
             for row in rows
             if isinstance(row, dict) and row.get("name")

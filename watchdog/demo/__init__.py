@@ -25,7 +25,7 @@ from watchdog.config import Settings
 from watchdog.demo.backend import choose_backend, no_interrupts, terminate_as_interrupt
 from watchdog.demo.containers import DEFAULT_DOCKER_URL
 from watchdog.demo.emulators import EmulatorSet
-from watchdog.demo.phases import FAST, NORMAL, Controls, Pace, Phase
+from watchdog.demo.phases import CUSTOMER_PACE, FACTOR, FAST, NORMAL, WARMUP, Controls, Pace, Phase, scaled
 from watchdog.demo.report import (
     Outcome,
     distinct,
@@ -38,10 +38,12 @@ from watchdog.logsetup import configure_logging
 from watchdog.model import Finding
 from watchdog.probes.suite import http_client
 from watchdog.report import render_table
+from watchdog.timescale import scaled_defaults
 
-RECOVERY_PATIENCE = 45.0
-STORY_BUDGET = 150.0  # start-up and clean-up fit in the rest of 3 minutes
-MIN_PHASE_TIME = 10.0
+# At the shipped defaults, as every wait of the demo (phases.scaled() brings them to its pace).
+RECOVERY_PATIENCE = 450.0  # confirmation, the restart, its verification and the recovery hold
+PHASE_BUDGET = 350.0  # per fault on average: the demo ends by itself (all six: under 4 minutes)
+MIN_PHASE_TIME = 100.0
 EXIT_INTERRUPTED = 130
 
 
@@ -60,7 +62,11 @@ def run_demo(
         try:
             with terminate_as_interrupt():  # the engine check runs a container: it cleans up too
                 emulators, reason = choose_backend(
-                    Path(workdir), pace.traffic_interval, processes=processes, docker_url=docker_url
+                    Path(workdir),
+                    scaled(CUSTOMER_PACE),
+                    time_scale=FACTOR,
+                    processes=processes,
+                    docker_url=docker_url,
                 )
         except KeyboardInterrupt:
             print("\nInterrupted.")
@@ -79,26 +85,19 @@ def run_demo(
             print(f"Stopped and removed the emulators ({emulators.backend}): nothing left running.")
 
 
-def _settings(emulators: EmulatorSet, workdir: Path, pace: Pace) -> Settings:
+def demo_settings(emulators: EmulatorSet, workdir: Path) -> Settings:
+    """The shipped defaults times FACTOR, every duration alike; the rest is plumbing (where the emulators
+    are and how to restart them, where to listen and journal) and two features a user turns on: recovery
+    mode auto and the fallback reply."""
     return Settings.from_env(
         {
+            **scaled_defaults(FACTOR),
             **emulators.connection_env(),
-            "WATCHDOG_PROBE_INTERVAL_SECONDS": f"{pace.probe_interval:g}",
-            "WATCHDOG_PROBE_TIMEOUT_SECONDS": "0.5",
-            "WATCHDOG_TURNAROUND_THRESHOLD_SECONDS": "1",
-            "WATCHDOG_STALL_SECONDS": "2",
-            # Bursts of errors in the followed logs (a hung Dify makes Evolution log errors too) would add
-            # their own restarts to each fault's; a dead processor is still read from the log at once.
-            "WATCHDOG_LOG_BURST_COUNT": "50",
-            "WATCHDOG_LOG_BURST_WINDOW_SECONDS": "10",
+            **emulators.watchdog_env(),
             "WATCHDOG_LISTEN": "127.0.0.1:0",
             "WATCHDOG_STATE_PATH": str(workdir / "journal.db"),
             "WATCHDOG_RECOVERY_MODE": "auto",
-            "WATCHDOG_RECOVERY_HOLD_SECONDS": f"{pace.recovery_hold:g}",
-            "WATCHDOG_MAX_RESTARTS_PER_HOUR": "5",
             "WATCHDOG_FALLBACK_MESSAGE": "Desculpe a demora! Já voltamos a responder.",
-            "WATCHDOG_RESTART_TIMEOUT_SECONDS": "20",
-            **emulators.watchdog_env(),
         }
     )
 
@@ -107,10 +106,10 @@ async def _demo(
     emulators: EmulatorSet, workdir: Path, pace: Pace, seconds: float, json_path: Path | None, *, keep: bool
 ) -> int:
     configure_logging(fmt="text", level="ERROR")  # the demo narrates; the daemon's own log is for operators
-    settings = _settings(emulators, workdir, pace)
+    settings = demo_settings(emulators, workdir)
     print(f"Emulators: Evolution API {emulators.evolution_url}  Dify {emulators.dify_url}/v1")
     async with http_client(settings) as http, httpx.AsyncClient(timeout=5) as control:
-        controls = Controls(control, emulators.evolution_url, emulators.dify_url)
+        controls = Controls(control, emulators.evolution_url, emulators.dify_url, gap=scaled(CUSTOMER_PACE))
         registry = CollectorRegistry()
         watchdog = Watchdog(settings, clock=SystemClock(), registry=registry, http=http)
         findings = await watchdog.probe_cycle()
@@ -123,8 +122,11 @@ async def _demo(
         try:
             await controls.set_webhooks(daemon.url + "/webhook/evolution")
             print(f"\nWatchdog on {daemon.url} (status page /, /metrics, /api/status): probing")
-            every = f"every {pace.probe_interval:g}s"
-            print(f"{every}, timing every reply from Evolution's webhooks, recovery mode auto.\n")
+            every = f"every {settings.probe_interval_seconds:g}s"
+            print(f"{every}, timing every reply from Evolution's webhooks, recovery mode auto.")
+            print(
+                f"Settings: the shipped defaults with every duration times {FACTOR:g}, the emulators too.\n"
+            )
             story = asyncio.create_task(_story(watchdog, controls, pace, seconds, outcomes))
             await asyncio.wait({story, server}, return_when=asyncio.FIRST_COMPLETED)
             if not story.done():  # Ctrl-C or SIGTERM: the daemon's own handler stopped its server
@@ -170,19 +172,25 @@ async def _report(
 async def _story(
     watchdog: Watchdog, controls: Controls, pace: Pace, seconds: float, outcomes: list[Outcome]
 ) -> None:
-    """Every phase in turn, within STORY_BUDGET so the demo always ends by itself in under 3 minutes."""
-    deadline = time.monotonic() + STORY_BUDGET
-    await asyncio.sleep(pace.warmup)  # a few healthy turns first
+    """Every phase in turn, within PHASE_BUDGET each on average so the demo always ends by itself."""
+    deadline = time.monotonic() + scaled(PHASE_BUDGET) * len(pace.phases)
+    await asyncio.sleep(scaled(WARMUP))  # a few healthy turns first
     for phase in pace.phases:
-        if deadline - time.monotonic() < MIN_PHASE_TIME:
+        if deadline - time.monotonic() < scaled(MIN_PHASE_TIME):
             print(f"▶ fault: {phase.title}\n  ✗ skipped: the demo's time is up\n")
             outcomes.append(Outcome(phase, None, None, None, []))
             continue
-        outcomes.append(await _play(phase, watchdog, controls, seconds or phase.patience, deadline))
+        patience = seconds or scaled(phase.patience)
+        outcomes.append(await _play(phase, watchdog, controls, patience, deadline))
 
 
-def _detected(watchdog: Watchdog, phase: Phase) -> Finding | None:
-    return next((f for f in watchdog.board.findings if f.kind in phase.expected), None)
+def _new_finding(watchdog: Watchdog, phase: Phase, before: set[tuple[str, str]]) -> Finding | None:
+    """A finding of an expected kind that was not on the board before the fault (a leftover of an earlier
+    phase does not count as seeing this one)."""
+    return next(
+        (f for f in watchdog.board.findings if f.kind in phase.expected and (f.kind, f.target) not in before),
+        None,
+    )
 
 
 async def _play(
@@ -190,18 +198,25 @@ async def _play(
 ) -> Outcome:
     """Inject; wait for the finding; wait until the watchdog's own repairs close every incident."""
     print(f"▶ fault: {phase.title}")
+    before = {(f.kind, f.target) for f in watchdog.board.findings}
     started, started_wall = time.monotonic(), time.time()
     patience = min(patience, deadline - started)
     await phase.inject(controls)
-    seen = await _wait(lambda: _detected(watchdog, phase) is not None, patience)
-    found = _detected(watchdog, phase)
-    detected_after = None if seen is None else time.monotonic() - started
-    if detected_after is None or found is None:
+    seen: list[Finding] = []
+
+    def detected() -> bool:
+        if (found := _new_finding(watchdog, phase, before)) is not None:
+            seen.append(found)
+        return bool(seen)
+
+    detected_after = None if await _wait(detected, patience) is None else time.monotonic() - started
+    found = seen[0] if seen else None
+    if found is None:
         print(f"  ✗ not detected within {patience:g}s (expected {' or '.join(phase.expected)})")
     else:
         print(f"  ✓ detected {found.kind} after {detected_after:.1f}s: {found.summary}")
     journal = watchdog.recovery.journal
-    recovery_patience = max(0.0, min(RECOVERY_PATIENCE, deadline - time.monotonic()))
+    recovery_patience = max(0.0, min(scaled(RECOVERY_PATIENCE), deadline - time.monotonic()))
     recovered = await _wait(
         lambda: watchdog.board.healthy() and not journal.open_incidents(), recovery_patience
     )
@@ -219,8 +234,9 @@ async def _play(
         print(f"  ✗ not recovered within {recovery_patience:.0f}s\n")
     else:
         print(f"  ✓ recovered, verified healthy, {recovered_after:.1f}s after the fault\n")
-    kind = found.kind if found is not None and detected_after is not None else None
-    return Outcome(phase, kind, detected_after, recovered_after, actions)
+    return Outcome(
+        phase, found.kind if found else None, detected_after if found else None, recovered_after, actions
+    )
 
 
 async def _wait(condition: Callable[[], bool], seconds: float) -> float | None:

@@ -12,22 +12,33 @@ from pathlib import Path
 from typing import Any
 
 from watchdog.demo.containers import LABEL, ContainerEmulators, reachable_engine
-from watchdog.demo.emulators import EmulatorSet, ProcessEmulators
+from watchdog.demo.emulators import TIME_SCALE, EmulatorSet, ProcessEmulators
 from watchdog.demo.enginecheck import ENGINE_ERRORS, engine_problem
 
 
 def choose_backend(
-    workdir: Path, traffic_interval: float, *, processes: bool, docker_url: str
+    workdir: Path,
+    traffic_interval: float,
+    *,
+    processes: bool,
+    docker_url: str,
+    time_scale: float = TIME_SCALE,
 ) -> tuple[EmulatorSet, str]:
     """Containers when an engine answers and runs a probe container as the emulators need (and
     --processes was not given), else child processes; and why, in one line."""
+
+    def children() -> ProcessEmulators:
+        return ProcessEmulators(workdir, traffic_interval=traffic_interval, time_scale=time_scale)
+
     if processes:
-        return ProcessEmulators(workdir, traffic_interval=traffic_interval), "--processes asked for"
+        return children(), "--processes asked for"
     client = reachable_engine(docker_url)
     if client is None:
         reason = f"no Docker engine answers at {docker_url}"
-        return ProcessEmulators(workdir, traffic_interval=traffic_interval), reason
-    emulators = ContainerEmulators(workdir, client, docker_url=docker_url, traffic_interval=traffic_interval)
+        return children(), reason
+    emulators = ContainerEmulators(
+        workdir, client, docker_url=docker_url, traffic_interval=traffic_interval, time_scale=time_scale
+    )
     problem: str | None = "interrupted"
     try:
         problem = engine_problem(client, emulators.image, workdir, {LABEL: "1"})
@@ -38,7 +49,7 @@ def choose_backend(
     if problem is None:
         return emulators, f"a Docker engine answers at {docker_url}; --processes uses child processes instead"
     reason = f"the Docker engine at {docker_url} answers but cannot run the demo's containers: {problem}"
-    return ProcessEmulators(workdir, traffic_interval=traffic_interval), reason
+    return children(), reason
 
 
 @contextlib.contextmanager

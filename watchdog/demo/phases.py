@@ -1,7 +1,10 @@
-"""The incident, fault by fault: what the demo injects and what the watchdog should find.
+"""The incident, fault by fault: what the demo injects and what the watchdog should find, and the demo's
+one time factor.
 
 Repairs are not here: the watchdog's recovery engine does them (L1 session reset, L2 instance
-restart, L3 process restart through the command backend)."""
+restart, L3 process restart through the command backend). Every duration of the demo is a shipped default
+(or a wait stated at the defaults here) times FACTOR: the settings (watchdog/timescale.py), upstream's own
+waits in the emulators (`--time-scale`), the customers' pace and the demo's patience alike."""
 
 from __future__ import annotations
 
@@ -14,6 +17,16 @@ import httpx
 from watchdog.demo.emulators import EVOLUTION_KEY, INSTANCES
 from watchdog.sim.scenario import contact_jid
 
+FACTOR = 0.1  # 15 s probes become 1.5 s; under 1/15 the 1 s floor of the probe interval is crossed
+CUSTOMER_PACE = 2.0  # seconds between customers' messages at the defaults (as benchmarks/trials.py)
+WARMUP = 30.0  # healthy turns before the first fault: two probe cycles at the defaults
+
+
+def scaled(seconds_at_defaults: float) -> float:
+    """A wait stated at the shipped defaults, at the demo's pace."""
+    return seconds_at_defaults * FACTOR
+
+
 # One customer per phase: the same contact failing again right after a repair is, by design, paged.
 FORGOTTEN, WEDGED = contact_jid(42), contact_jid(43)
 WEBHOOK_EVENTS = ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"]
@@ -22,10 +35,13 @@ WEBHOOK_EVENTS = ["MESSAGES_UPSERT", "SEND_MESSAGE", "CONNECTION_UPDATE"]
 class Controls:
     """The demo's hands on the emulators: fault switches and a customer who writes."""
 
-    def __init__(self, http: httpx.AsyncClient, evolution_url: str, dify_url: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, evolution_url: str, dify_url: str, *, gap: float = 0.3
+    ) -> None:
         self.http = http
         self.evolution = evolution_url
         self.dify = dify_url
+        self.gap = gap  # seconds between one customer's messages (the demo passes its pace; trials none)
 
     async def fault(self, base: str, name: str, **params: object) -> None:
         response = await self.http.post(f"{base}/_sim/faults", json={"name": name, "params": params})
@@ -43,7 +59,7 @@ class Controls:
             "pushName": "Ana",
         }
         (await self.http.post(f"{self.evolution}/_sim/inbound", json=body)).raise_for_status()
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(self.gap)
 
     async def set_webhooks(self, url: str) -> None:
         """What a user does once: point each instance's webhook at the watchdog."""
@@ -63,7 +79,8 @@ class Phase:
     expected: tuple[str, ...]  # finding kinds that count as detecting it (the first is the usual one)
     inject: Callable[[Controls], Awaitable[None]]
     repaired_at: int  # the ladder level whose verified action should end it
-    patience: float = 15.0  # seconds to detect
+    repaired_on: str  # its target ("service:dify"; "contact:" for any contact): no more force than that
+    patience: float = 150.0  # seconds to detect at the shipped defaults (ten probe cycles): see scaled()
 
 
 async def _socket_closed(c: Controls) -> None:
@@ -96,14 +113,18 @@ async def _processor_dies(c: Controls) -> None:
     await c.fault(c.evolution, "processor_dead", instance=INSTANCES[0])
 
 
-SOCKET_CLOSES = Phase("instance socket closes", ("instance_disconnected",), _socket_closed, 2)
-EVOLUTION_500 = Phase("Evolution answers 500", ("evolution_down",), _evolution_500, 3)
-DIFY_FORGETS = Phase("Dify forgets conversations", ("stale_conversation",), _forgetful_dify, 1)
-IMAGE_WEDGE = Phase("an image wedges the session", ("session_wedged",), _image_wedge, 1)
-DIFY_HANGS = Phase("Dify hangs", ("dify_down",), _dify_hangs, 3)
+SOCKET_CLOSES = Phase(
+    "instance socket closes", ("instance_disconnected",), _socket_closed, 2, f"instance:{INSTANCES[0]}"
+)
+EVOLUTION_500 = Phase("Evolution answers 500", ("evolution_down",), _evolution_500, 3, "service:evolution")
+DIFY_FORGETS = Phase("Dify forgets conversations", ("stale_conversation",), _forgetful_dify, 1, "contact:")
+IMAGE_WEDGE = Phase("an image wedges the session", ("session_wedged",), _image_wedge, 1, "contact:")
+DIFY_HANGS = Phase("Dify hangs", ("dify_down",), _dify_hangs, 3, "service:dify")
 # Silent, as upstream: seen only as the instance's inbound going quiet while it says `open` (nothing in
 # the log); an instance restart cannot revive a dead processor: the repair is the process restart.
-PROCESSOR_DIES = Phase("the message processor dies", ("inbound_stopped",), _processor_dies, 3, 30.0)
+PROCESSOR_DIES = Phase(
+    "the message processor dies", ("inbound_stopped",), _processor_dies, 3, "service:evolution", 300.0
+)
 # Two Evolution restarts back to back would be "the same fault back within its cooldown" (a page):
 # other faults play between them.
 PHASES = (SOCKET_CLOSES, EVOLUTION_500, DIFY_FORGETS, IMAGE_WEDGE, DIFY_HANGS, PROCESSOR_DIES)
@@ -111,15 +132,11 @@ PHASES = (SOCKET_CLOSES, EVOLUTION_500, DIFY_FORGETS, IMAGE_WEDGE, DIFY_HANGS, P
 
 @dataclass(frozen=True)
 class Pace:
-    """How long the demo takes: `--fast` holds health for less time before closing an incident and
-    plays one fault per repair path (contact reset, instance restart, Dify and Evolution restarts)."""
+    """Which faults the demo plays: all of them, or (`--fast`) one per repair path (contact reset,
+    instance restart, Dify and Evolution restarts). Not how fast: that is FACTOR, for both."""
 
     phases: tuple[Phase, ...]
-    recovery_hold: float
-    warmup: float  # healthy turns before the first fault
-    probe_interval: float = 1.0  # the shortest WATCHDOG_PROBE_INTERVAL_SECONDS allows
-    traffic_interval: float = 0.5  # seconds between simulated customers' messages
 
 
-NORMAL = Pace(PHASES, recovery_hold=2.0, warmup=3.0)
-FAST = Pace((SOCKET_CLOSES, DIFY_FORGETS, DIFY_HANGS, PROCESSOR_DIES), recovery_hold=1.0, warmup=1.0)
+NORMAL = Pace(PHASES)
+FAST = Pace((SOCKET_CLOSES, DIFY_FORGETS, DIFY_HANGS, PROCESSOR_DIES))

@@ -11,34 +11,74 @@ from prometheus_client import CollectorRegistry
 from watchdog.demo.emulators import INSTANCES
 from watchdog.demo.phases import Phase
 
+NOT_SEEN = "not seen"
+
 
 @dataclass
 class Outcome:
+    """What was seen: never what was expected. A phase whose finding the watchdog did not report has
+    `detected` None, and says so everywhere (an expected kind is never filled in)."""
+
     phase: Phase
-    detected: str | None  # the finding kind that detected it
+    detected: str | None  # the finding kind that detected it, as the watchdog reported it
     detected_after: float | None
     recovered_after: float | None
     actions: list[str]  # "L2 restart_instance instance:loja ok"
 
     @property
+    def seen(self) -> bool:
+        return self.detected in self.phase.expected and self.detected_after is not None
+
+    @property
+    def repaired(self) -> bool:
+        """A verified action at the expected level on the expected target."""
+        level, target = f"L{self.phase.repaired_at}", self.phase.repaired_on
+        return any(
+            a.split()[0] == level and _target(a).startswith(target) and a.endswith(" ok")
+            for a in self.actions
+        )
+
+    def overreach(self) -> list[str]:
+        """Actions with more force than the fault needed: above its level (a page included), or a restart
+        of something not at fault."""
+        level, target = self.phase.repaired_at, self.phase.repaired_on
+        return [
+            a
+            for a in self.actions
+            if _level(a) > level or (_level(a) >= 2 and not _target(a).startswith(target))
+        ]
+
+    @property
     def ok(self) -> bool:
-        return self.detected_after is not None and self.recovered_after is not None
+        """Seen, recovered, repaired at the expected level and target, and nothing more forceful."""
+        return self.seen and self.recovered_after is not None and self.repaired and not self.overreach()
 
     def levels_ok(self) -> list[int]:
-        return sorted({int(a.split()[0][1:]) for a in self.actions if a.endswith(" ok")})
+        return sorted({_level(a) for a in self.actions if a.endswith(" ok")})
 
     def as_dict(self) -> dict[str, object]:
         return {
             "fault": self.phase.title,
-            "finding": self.detected or self.phase.expected[0],
+            "finding": self.detected,  # as reported by the watchdog; None: nothing seen
             "expected_findings": list(self.phase.expected),
-            "detected_after_seconds": _rounded(self.detected_after),
+            "seen": self.seen,
+            "detected_after_seconds": _rounded(self.detected_after if self.seen else None),
             "recovered_after_seconds": _rounded(self.recovered_after),
             "actions": self.actions,
             "expected_level": self.phase.repaired_at,
+            "expected_target": self.phase.repaired_on,
             "levels_ok": self.levels_ok(),
-            "as_expected": self.ok and self.phase.repaired_at in self.levels_ok(),
+            "overreach": self.overreach(),
+            "as_expected": self.ok,
         }
+
+
+def _level(action: str) -> int:
+    return int(action.split()[0][1:])  # "L2 restart_instance instance:loja ok" -> 2
+
+
+def _target(action: str) -> str:
+    return action.split()[2]  # a page's is the incident it pages for
 
 
 def _rounded(value: float | None) -> float | None:
@@ -58,12 +98,13 @@ def print_summary(outcomes: list[Outcome], backend: str, restarts: dict[str, int
         f"  {'fault':<29} {'finding':<22} {'detected':>8}  {'repairs (level, action)':<42} {'recovered':>9}"
     )
     for o in outcomes:
-        detected = f"{o.detected_after:.1f}s" if o.detected_after is not None else "missed"
+        detected = f"{o.detected_after:.1f}s" if o.seen and o.detected_after is not None else "missed"
         recovered = f"{o.recovered_after:.1f}s" if o.recovered_after is not None else "no"
         done = [" ".join(a.split()[:2]) for a in o.actions if a.endswith(" ok")]
         repairs = ", ".join(distinct(done)) or "-"
-        finding = o.detected or o.phase.expected[0]
-        print(f"  {o.phase.title:<29} {finding:<22} {detected:>8}  {repairs:<42} {recovered:>9}")
+        finding = o.detected or NOT_SEEN
+        verdict = "✓" if o.ok else f"✗ {_shortfall(o)}"
+        print(f"  {o.phase.title:<29} {finding:<22} {detected:>8}  {repairs:<42} {recovered:>9}  {verdict}")
     counted = ", ".join(f"{service} {n}x" for service, n in restarts.items())
     how = (
         "containers restarted through the Docker API"
@@ -71,6 +112,17 @@ def print_summary(outcomes: list[Outcome], backend: str, restarts: dict[str, int
         else ("emulator processes restarted by the command backend")
     )
     print(f"  {how}: {counted}")
+
+
+def _shortfall(o: Outcome) -> str:
+    """Why a phase did not go as expected, in a few words."""
+    if not o.seen:
+        return f"{' or '.join(o.phase.expected)} not seen"
+    if not o.repaired:
+        return f"no verified L{o.phase.repaired_at} on {o.phase.repaired_on}"
+    if o.overreach():
+        return "more force than needed: " + ", ".join(" ".join(a.split()[:3]) for a in o.overreach())
+    return "not recovered"
 
 
 def turnaround(registry: CollectorRegistry, threshold: float) -> dict[str, dict[str, float]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from watchdog.doctor import versions
 from watchdog.doctor.diagnosis import (
     BOT_TYPE_IGNORED,
-    DELETE_SESSION,
     INSTANCE_STATUS_STALE,
     KNOWN_DEFECT,
     UNREADABLE,
@@ -14,16 +13,15 @@ from watchdog.doctor.diagnosis import (
     Fix,
     ordered,
 )
-from watchdog.doctor.snapshot import UNKNOWN, BotView, InstanceView, SessionView, Snapshot
+from watchdog.doctor.sessions import shared_sessions, stuck_sessions
+from watchdog.doctor.snapshot import InstanceView, Snapshot
 from watchdog.health import (
     INSTANCE_DISCONNECTED,
     INSTANCE_NOT_LOADED,
     INSTANCE_UNKNOWN,
-    SESSION_CLOSED,
-    SESSION_PAUSED,
-    STALE_CONVERSATION,
     WEBHOOK_MISCONFIGURED,
 )
+from watchdog.integrations import DIFY
 from watchdog.model import Finding, Severity, instance_target
 from watchdog.probes.webhook import NEEDED_EVENTS, judge
 
@@ -39,7 +37,8 @@ def diagnose(snap: Snapshot) -> list[Diagnosis]:
     for inst in snap.instances:
         found += instance_state(inst)
         found += bot_types(inst, version, snap.version)
-        found += stuck_sessions(inst, version)
+        found += stuck_sessions(inst, version, snap)
+        found += shared_sessions(inst)
         found += webhook(inst, snap.webhook_url)
         found += [_unreadable(inst, what) for what in inst.unread]
     found += version_defects(snap, version)
@@ -104,53 +103,8 @@ def bot_types(inst: InstanceView, version: versions.Version | None, raw: str) ->
             ),
         )
         for bot in inst.bots
-        if bot.enabled and bot.bot_type == "workflow"
+        if bot.enabled and bot.bot_type == "workflow" and bot.integration == DIFY.name
     ]
-
-
-def stuck_sessions(inst: InstanceView, version: versions.Version | None) -> list[Diagnosis]:
-    found: list[Diagnosis] = []
-    for session in inst.sessions:
-        bot = inst.bot(session.bot_id)
-        fix = Fix(
-            f"delete the session (POST /dify/changeStatus/{inst.name} status delete, for contact "
-            f"{session.contact}; Evolution deletes that contact's bot sessions on every instance): "
-            "the next message starts a new conversation",
-            DELETE_SESSION,
-            inst.name,
-            session.remote_jid,
-        )
-        evidence = {"contact": session.contact, "status": session.status, "bot": session.bot_id}
-        summary = _stuck_summary(session, bot, version)
-        if summary is None:
-            continue
-        kind, severity, text = summary
-        found.append(Diagnosis(Finding(kind, instance_target(inst.name), severity, text, evidence), fix))
-    return found
-
-
-def _stuck_summary(
-    session: SessionView, bot: BotView | None, version: versions.Version | None
-) -> tuple[str, Severity, str] | None:
-    who = f"contact {session.contact}"
-    if session.conversation == UNKNOWN:
-        text = f"{who}: Dify no longer knows this session's conversation_id (404 Conversation Not Exists.)"
-        return STALE_CONVERSATION, CRITICAL, text + ": every message from this contact fails"
-    if session.status not in ("closed", "paused"):
-        return None
-    expire = bot.expire if bot is not None else None
-    never = ""
-    if version is not None and expire and _defect(877).affects(version):
-        never = f"; expire={expire} does not clear it on this version (#877)"
-    if session.status == "closed":
-        keyword = bot.keyword_finish if bot is not None and bot.keyword_finish else "the finish keyword"
-        text = f"{who}: session closed (by {keyword!r} or by hand); the bot ignores this contact{never}"
-        return SESSION_CLOSED, WARNING, text
-    cause = (
-        "a message typed on the phone (stopBotFromMe) or by hand" if bot and bot.stop_bot_from_me else "hand"
-    )
-    text = f"{who}: session paused by {cause}; the bot ignores this contact{never}"
-    return SESSION_PAUSED, WARNING, text
 
 
 def webhook(inst: InstanceView, expected_url: str) -> list[Diagnosis]:
@@ -184,7 +138,12 @@ def version_defects(snap: Snapshot, version: versions.Version | None) -> list[Di
     """A defect is reported only when this version is in its range and some bot's setup can meet it."""
     if version is None:
         return []
-    bots = [(inst.name, bot) for inst in snap.instances for bot in inst.bots if bot.enabled]
+    bots = [
+        (inst.name, bot)
+        for inst in snap.instances
+        for bot in inst.bots
+        if bot.enabled and bot.integration == DIFY.name  # the defects below are Dify's
+    ]
     exposed = {
         "dify": [name for name, _ in bots],
         "expire": [name for name, bot in bots if bot.expire],
@@ -203,10 +162,6 @@ def version_defects(snap: Snapshot, version: versions.Version | None) -> list[Di
     return found
 
 
-def _defect(issue: int) -> versions.KnownDefect:
-    return next(d for d in versions.KNOWN_DEFECTS if d.issue == issue)
-
-
 def _missing(name: str) -> Diagnosis:
     summary = f"instance {name!r} is in EVOLUTION_INSTANCES but Evolution does not have it"
     finding = Finding(INSTANCE_UNKNOWN, instance_target(name), WARNING, summary)
@@ -215,5 +170,5 @@ def _missing(name: str) -> Diagnosis:
 
 def _unreadable(inst: InstanceView, what: str) -> Diagnosis:
     finding = Finding(UNREADABLE, instance_target(inst.name), WARNING, f"could not read {what}")
-    fix = "needs the global API key, and DIFY_ENABLED=true on Evolution for the dify/* routes; run again"
+    fix = "needs the global API key and Evolution answering the routes named; run again"
     return Diagnosis(finding, Fix(fix))

@@ -30,6 +30,7 @@ async def examine(settings: Settings, http: httpx.AsyncClient, contact_key: byte
         contact_key=contact_key,
         instances=settings.evolution_instances,
         webhook_url=settings.webhook_url,
+        stall_seconds=settings.stall_seconds,
     )
     return DoctorReport(snap, diagnose(snap), not_checked(snap))
 

@@ -12,9 +12,10 @@ BOT_TYPE_IGNORED = "bot_type_ignored"
 INSTANCE_STATUS_STALE = "instance_status_stale"
 KNOWN_DEFECT = "known_defect"
 UNREADABLE = "unreadable"
+SESSION_SHARED = "session_shared"  # a contact held by two integrations on one instance: the newest decides
 
 # Safe fixes `--fix` may apply; every other fix is advice for a person.
-DELETE_SESSION = "delete_session"  # POST /dify/changeStatus {remoteJid, status: delete}
+DELETE_SESSION = "delete_session"  # POST /{integration}/changeStatus {remoteJid, status: delete}
 WEBHOOK_EVENTS = "webhook_events"  # POST /webhook/set: same url/headers, enabled, needed events added
 
 # Exit codes. 2 stays every subcommand's "bad settings", so critical takes 3.
@@ -27,6 +28,7 @@ class Fix:
     action: str = ""  # DELETE_SESSION | WEBHOOK_EVENTS | "" (not safe to automate)
     instance: str = ""
     subject: str = field(default="", repr=False)  # the remoteJid a DELETE_SESSION acts on; never shown
+    route: str = "dify"  # the integration whose changeStatus a DELETE_SESSION calls (integrations.py)
 
     @property
     def key(self) -> tuple[str, str, str]:

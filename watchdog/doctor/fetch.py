@@ -1,14 +1,19 @@
-"""Read everything `doctor` judges, through the existing clients; a failed read is recorded, not raised."""
+"""Read everything `doctor` judges, through the existing clients; a failed read is recorded, not raised.
+Every bot integration is read (watchdog/integrations.py); one that is off on this Evolution is noted."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import TypeVar
 
+from watchdog.clients.chatbots import BotSettings, ChatBot, ChatSession
 from watchdog.clients.dify import DifyClient
-from watchdog.clients.evolution import BotSession, DifyBot, DifySettings, EvolutionClient
+from watchdog.clients.evolution import EvolutionClient
 from watchdog.doctor.snapshot import (
     KNOWN,
     NO_CONVERSATION,
@@ -21,9 +26,11 @@ from watchdog.doctor.snapshot import (
 )
 from watchdog.errors import UpstreamAuthError, UpstreamError
 from watchdog.health import EVOLUTION_AUTH, EVOLUTION_DOWN
+from watchdog.integrations import DIFY, INTEGRATIONS, Integration, is_absent
 from watchdog.model import Finding, Severity, contact_id
 
 T = TypeVar("T")
+Read = tuple[list[BotView] | None, list[SessionView], BotSettings | None]  # bots None: off here
 
 
 async def take_snapshot(
@@ -34,6 +41,7 @@ async def take_snapshot(
     contact_key: bytes,
     instances: Sequence[str] = (),
     webhook_url: str = "",
+    stall_seconds: float | None = None,
 ) -> Snapshot:
     """Version and instances first (nothing else makes sense without the instances), then every instance.
 
@@ -64,6 +72,8 @@ async def take_snapshot(
         webhook_url=webhook_url,
         dify_configured=dify is not None and bool(dify_key),
         unread=tuple(unread),
+        taken_at=time.time(),
+        stall_seconds=stall_seconds,
     )
 
 
@@ -78,28 +88,45 @@ class _InstanceReader:
 
     async def read(self, name: str, stored_status: str) -> InstanceView:
         unread: list[str] = []
-        (live_read, live), bots, settings, hook = await asyncio.gather(
+        (live_read, live), hook, per = await asyncio.gather(
             self._live(name, unread),
-            _try("Dify bots (dify/find)", self.evolution.dify_bots(name), unread),
-            _try("Dify settings (dify/fetchSettings)", self.evolution.dify_settings(name), unread),
             _try("webhook (webhook/find)", self.evolution.webhook(name), unread),
+            asyncio.gather(*(self._integration(name, integ, unread) for integ in INTEGRATIONS)),
         )
-        views = [self._bot(bot, settings) for bot in bots or []]
-        sessions: list[SessionView] = []
-        for bot in views:
-            rows = await _try(f"sessions of bot {bot.id}", self.evolution.dify_sessions(name, bot.id), unread)
-            # Lookups side by side: the HTTP pool (WATCHDOG_PROBE_CONCURRENCY) bounds them.
-            sessions += await asyncio.gather(*(self._session(bot, row, unread) for row in rows or []))
+        read = list(zip(INTEGRATIONS, per, strict=True))
         return InstanceView(
             name=name,
             stored_status=stored_status,
             live_state=live,
             live_read=live_read,
-            bots=tuple(views),
-            sessions=tuple(sessions),
+            bots=tuple(bot for _, (bots, _, _) in read for bot in bots or ()),
+            sessions=tuple(_shared([s for _, (_, found, _) in read for s in found])),
             webhook=hook,
             unread=tuple(dict.fromkeys(unread)),  # one line per distinct failure, not per session
+            settings={i.name: got for i, (_, _, got) in read if got is not None},
+            off=tuple(i.name for i, (bots, _, _) in read if bots is None),
         )
+
+    async def _integration(self, name: str, integ: Integration, unread: list[str]) -> Read:
+        """(bots, their sessions, the settings row); bots None when the integration is off here."""
+        try:
+            bots = await self.evolution.chatbots.bots(integ, name)
+        except UpstreamError as exc:
+            if is_absent(exc):
+                return None, [], None
+            unread.append(f"{integ.label} bots ({integ.name}/find): {exc.message}")
+            return [], [], None
+        what = f"{integ.label} settings ({integ.name}/fetchSettings)"
+        settings = await _try(what, self.evolution.chatbots.settings(integ, name), unread)
+        views = [self._bot(bot, settings) for bot in bots]
+        sessions: list[SessionView] = []
+        for bot in views:
+            rows = await _try(
+                f"sessions of bot {bot.id}", self.evolution.chatbots.sessions(integ, name, bot.id), unread
+            )
+            # Lookups side by side: the HTTP pool (WATCHDOG_PROBE_CONCURRENCY) bounds them.
+            sessions += await asyncio.gather(*(self._session(bot, row, unread) for row in rows or []))
+        return views, sessions, settings
 
     async def _live(self, name: str, unread: list[str]) -> tuple[bool, str | None]:
         """(read, state): connection_state answers None for an instance in the DB but not loaded."""
@@ -109,9 +136,9 @@ class _InstanceReader:
             unread.append(f"connectionState: {exc.message}")
             return False, None
 
-    def _bot(self, bot: DifyBot, settings: DifySettings | None) -> BotView:
-        """Evolution uses the bot's own option and falls back to the instance's Dify settings."""
-        fallback = settings or DifySettings(expire=None, keyword_finish=None, stop_bot_from_me=None)
+    def _bot(self, bot: ChatBot, settings: BotSettings | None) -> BotView:
+        """Evolution uses the bot's own option and falls back to its integration's settings row."""
+        fallback = settings or BotSettings(None, None, None, None, None)
         return BotView(
             id=bot.id,
             enabled=bot.enabled,
@@ -120,14 +147,17 @@ class _InstanceReader:
             keyword_finish=_pick(bot.keyword_finish, fallback.keyword_finish),
             stop_bot_from_me=_pick(bot.stop_bot_from_me, fallback.stop_bot_from_me),
             key_held=bool(
-                self.dify is not None
+                bot.integration == DIFY.name
+                and self.dify is not None
                 and self.dify_key
                 and bot.api_key
                 and hmac.compare_digest(bot.api_key.encode(), self.dify_key.encode())
             ),
+            integration=bot.integration,
+            keep_open=_pick(bot.keep_open, fallback.keep_open),
         )
 
-    async def _session(self, bot: BotView, row: BotSession, unread: list[str]) -> SessionView:
+    async def _session(self, bot: BotView, row: ChatSession, unread: list[str]) -> SessionView:
         conversation = NO_CONVERSATION
         if row.conversation_id is not None:
             conversation = UNVERIFIED
@@ -142,7 +172,26 @@ class _InstanceReader:
             status=row.status,
             conversation=conversation,
             remote_jid=row.remote_jid,
+            integration=bot.integration,
+            await_user=row.await_user,
+            updated_at=_epoch(row.updated_at),
         )
+
+
+def _shared(sessions: list[SessionView]) -> list[SessionView]:
+    """Contacts held by several integrations on the instance: getSession (chatbot.controller.ts:170-189)
+    hands every integration the newest session alone."""
+    held: dict[str, set[str]] = {}
+    for s in sessions:
+        held.setdefault(s.contact, set()).add(s.integration)
+    return [replace(s, shared_with=tuple(sorted(held[s.contact] - {s.integration}))) for s in sessions]
+
+
+def _epoch(iso: str) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
 
 
 def _pick(own: T | None, fallback: T | None) -> T | None:

@@ -13,6 +13,7 @@ from typing import IO
 from watchdog.clients.evolution import EvolutionClient
 from watchdog.doctor.diagnosis import DELETE_SESSION, WEBHOOK_EVENTS, Fix
 from watchdog.errors import UpstreamError
+from watchdog.integrations import integration
 from watchdog.model import contact_id
 from watchdog.probes.webhook import NEEDED_EVENTS
 
@@ -52,7 +53,8 @@ async def _apply(client: EvolutionClient, fix: Fix, contact_key: bytes) -> FixRe
     contact = contact_id(fix.subject, key=contact_key) if fix.subject else ""
     try:
         if fix.action == DELETE_SESSION:
-            await client.change_dify_status(fix.instance, fix.subject, "delete")
+            integ = integration(fix.route)
+            await client.chatbots.change_status(integ, fix.instance, fix.subject, integ.unwedge_status)
             detail = f"deleted the bot session of contact {contact}"
         elif fix.action == WEBHOOK_EVENTS:
             if not await _complete_webhook(client, fix.instance):

@@ -19,6 +19,7 @@ def not_checked(snap: Snapshot) -> list[str]:
             "(WEBHOOK_GLOBAL_URL, WEBHOOK_EVENTS_*) is Evolution environment the API does not show; "
             "set WATCHDOG_WEBHOOK_URL to have a missing instance webhook reported"
         )
+    notes += _off_notes(snap)
     if any(s.status in ("closed", "paused") for inst in snap.instances for s in inst.sessions):
         notes.append(
             "why a session is closed (finish keyword or closed by hand) and who paused it: Evolution "
@@ -81,7 +82,7 @@ def _conversation_notes(snap: Snapshot) -> list[str]:
         s
         for inst in snap.instances
         for s in inst.sessions
-        if s.conversation == UNVERIFIED and s.status == "opened"
+        if s.conversation == UNVERIFIED and s.status == "opened" and s.integration == "dify"
     ]
     if not unverified:
         return []
@@ -91,3 +92,12 @@ def _conversation_notes(snap: Snapshot) -> list[str]:
         else "DIFY_URL and DIFY_API_KEY are not set"
     )
     return [f"Dify conversations of {len(unverified)} opened session(s) were not verified: {why}"]
+
+
+def _off_notes(snap: Snapshot) -> list[str]:
+    """Integrations whose routes answered `<label> is disabled` (their *_ENABLED is false on Evolution) or
+    do not exist in this release: nothing of theirs was read."""
+    off = sorted({name for inst in snap.instances for name in inst.off})
+    if not off:
+        return []
+    return [f"bot integrations off on this Evolution (disabled, or not in this release): {', '.join(off)}"]

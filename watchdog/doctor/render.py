@@ -10,7 +10,7 @@ from typing import Any
 
 from watchdog.doctor.diagnosis import Diagnosis, exit_code, safe_fixes, worst
 from watchdog.doctor.fixes import FixResult
-from watchdog.doctor.snapshot import Snapshot
+from watchdog.doctor.snapshot import InstanceView, Snapshot
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,34 @@ def report_dict(report: DoctorReport) -> dict[str, Any]:
             }
             for inst in snap.instances
         ],
+        "integrations": {inst.name: _integrations(inst) for inst in snap.instances},
         "findings": [d.as_dict() for d in report.diagnoses],
         "not_checked": list(report.not_checked),
     }
+
+
+def _integrations(inst: InstanceView) -> dict[str, Any]:
+    """Per integration on this instance: its bots, the settings row's options that decide a stuck
+    session's fate, and its sessions by status (watchdog/integrations.py)."""
+    out: dict[str, Any] = {}
+    for name in {*(b.integration for b in inst.bots), *inst.settings}:
+        statuses: dict[str, int] = {}
+        for s in inst.sessions:
+            if s.integration == name:
+                statuses[s.status] = statuses.get(s.status, 0) + 1
+        row = inst.settings.get(name)
+        out[name] = {
+            "bots": [
+                {"id": b.id, "enabled": b.enabled, "expire": b.expire, "keep_open": b.keep_open}
+                for b in inst.bots
+                if b.integration == name
+            ],
+            "settings": None
+            if row is None
+            else {"expire": row.expire, "keep_open": row.keep_open, "stop_bot_from_me": row.stop_bot_from_me},
+            "sessions": statuses,
+        }
+    return {"off": list(inst.off), "on": dict(sorted(out.items()))}
 
 
 def render_json(
@@ -89,11 +114,15 @@ def _headline(snap: Snapshot) -> str:
     if snap.unreachable is not None:
         return "Evolution API could not be read."
     web = f", WhatsApp Web {snap.whatsapp_web_version}" if snap.whatsapp_web_version else ""
-    bots = sum(len(i.bots) for i in snap.instances)
+    per: dict[str, int] = {}
+    for bot in (b for i in snap.instances for b in i.bots):
+        per[bot.integration] = per.get(bot.integration, 0) + 1
+    bots = sum(per.values())
+    which = f" ({', '.join(f'{name} {n}' for name, n in sorted(per.items()))})" if per else ""
     sessions = sum(len(i.sessions) for i in snap.instances)
     return (
         f"Evolution API {snap.version}{web}: {len(snap.instances)} instance(s), "
-        f"{bots} Dify bot(s), {sessions} session(s)"
+        f"{bots} bot(s){which}, {sessions} session(s)"
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from watchdog.clients.chatbots import BotSettings
 from watchdog.clients.evolution import InstanceWebhook
 from watchdog.model import Finding
 
@@ -16,7 +18,7 @@ UNVERIFIED = "unverified"  # not looked up (another app's key, Dify not configur
 
 @dataclass(frozen=True)
 class BotView:
-    """A Dify bot with its options as Evolution applies them (bot value, else the instance's settings)."""
+    """A bot with its options as Evolution applies them (bot value, else its integration's settings)."""
 
     id: str
     enabled: bool
@@ -25,6 +27,8 @@ class BotView:
     keyword_finish: str | None
     stop_bot_from_me: bool | None
     key_held: bool  # the watchdog holds this bot's Dify key, so its conversations can be verified
+    integration: str = "dify"  # watchdog/integrations.py
+    keep_open: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,10 @@ class SessionView:
     status: str  # opened | paused | closed
     conversation: str
     remote_jid: str = field(default="", repr=False)  # for the repair only; never shown
+    integration: str = "dify"
+    await_user: bool = True
+    updated_at: float | None = None  # epoch seconds
+    shared_with: tuple[str, ...] = ()  # other integrations holding this contact on the instance
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class InstanceView:
     sessions: tuple[SessionView, ...] = ()
     webhook: InstanceWebhook | None = None
     unread: tuple[str, ...] = ()  # what could not be read, and why ("dify bots: HTTP 500: ...")
+    settings: Mapping[str, BotSettings] = field(default_factory=dict)  # integration -> its settings row
+    off: tuple[str, ...] = ()  # integrations disabled (or not in this release) on this Evolution
 
     def bot(self, bot_id: str) -> BotView | None:
         return next((b for b in self.bots if b.id == bot_id), None)
@@ -62,3 +72,5 @@ class Snapshot:
     dify_configured: bool = False  # DIFY_URL and DIFY_API_KEY are set
     unread: tuple[str, ...] = ()  # service-wide reads that failed (GET /)
     unreachable: Finding | None = None  # Evolution could not be read at all: nothing else is known
+    taken_at: float | None = None  # epoch seconds, for session ages
+    stall_seconds: float | None = None  # WATCHDOG_STALL_SECONDS: a busy turn older than this is stuck

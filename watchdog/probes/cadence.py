@@ -67,4 +67,6 @@ def _settled(results: list[ProbeResult] | None) -> bool:
 
 
 def _busy(session: dict[str, object]) -> bool:
-    return session.get("status") == "opened" and not session.get("await_user")
+    """A turn under way; not where awaitUser stays false after an answered first turn (integrations.py)."""
+    visible = session.get("busy_visible", True)
+    return visible is not False and session.get("status") == "opened" and not session.get("await_user")

@@ -1,4 +1,5 @@
-"""Evolution API probes: version, instance list, each instance's live state and its Dify bot sessions.
+"""Evolution API probes: version, instance list, each instance's live state and its bot sessions in every
+bot integration Evolution runs (watchdog/integrations.py), Dify's conversations checked where we hold its key.
 
 The instance list (`fetchInstances`) is Evolution's liveness. `GET /` only reads the version: since 2.3.1
 it fetches web.whatsapp.com with no timeout before answering (index.router.ts), so it gets a short
@@ -13,9 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from watchdog.clients.chatbots import ChatBot, ChatSession, InstanceBots
 from watchdog.clients.dify import DifyClient
-from watchdog.clients.evolution import BotSession, EvolutionClient, EvolutionInfo
+from watchdog.clients.evolution import EvolutionClient, EvolutionInfo
 from watchdog.errors import UpstreamError, UpstreamProtocolError
+from watchdog.integrations import BY_NAME, DIFY, Integration
 from watchdog.model import ProbeResult, contact_id, instance_target
 from watchdog.probes.base import SUBJECTS, Observation, ProbeRunner
 from watchdog.probes.cadence import SlowCadence
@@ -37,11 +40,13 @@ class EvolutionProbes:
         dify_api_key: str = "",
         webhook_url: str = "",
         slow_every: int = 1,
+        exclude: Sequence[str] = (),
     ) -> None:
         self.client = client
         self.runner = runner
         self._contact_key = contact_key  # keys the contact ids (model.contact_id); never shown
         self.configured = tuple(instances)
+        self.exclude = frozenset(exclude)  # the heartbeat's prober: never watched (probes/heartbeat.py)
         self.dify = dify
         self._dify_key = dify_api_key
         self.webhook_url = webhook_url
@@ -84,7 +89,7 @@ class EvolutionProbes:
         async def call() -> Observation:
             rows = await self.client.instances()
             stored = {row.name: row.stored_status for row in rows}
-            watched = list(self.configured) if self.configured else sorted(stored)
+            watched = [n for n in (self.configured or sorted(stored)) if n not in self.exclude]
             missing = [name for name in watched if name not in stored]
             return (
                 not missing,
@@ -111,20 +116,32 @@ class EvolutionProbes:
 
     async def sessions(self, instance: str) -> ProbeResult:
         async def call() -> Observation:
-            bots = await self.client.dify_bots(instance)
+            read = await self.client.chatbots.read_instance(instance)
             summaries: list[dict[str, Any]] = []
             subjects: dict[str, str] = {}
+            bots = [bot for name in read.bots for bot in read.bots[name]]
             for bot in bots:
-                verify = self._can_verify(bot.api_key)
-                for session in await self.client.dify_sessions(instance, bot.id):
-                    summaries.append(await self._summary(session, bot.bot_type, verify))
-                    subjects[contact_id(session.remote_jid, key=self._contact_key)] = session.remote_jid
+                integ = BY_NAME[bot.integration]
+                verify = integ is DIFY and self._can_verify(bot.api_key)
+                for session in read.sessions.get(bot.id, ()):
+                    summaries.append(await self._summary(session, bot, integ, verify))
+                    subjects[summaries[-1]["contact"]] = session.remote_jid
+            _mark_shared(summaries)
             return (
                 True,
-                f"{len(bots)} Dify bots, {len(summaries)} sessions",
+                _detail(read, bots, len(summaries)),
                 {
-                    "bots": [{"id": b.id, "enabled": b.enabled, "bot_type": b.bot_type} for b in bots],
+                    "bots": [
+                        {
+                            "id": b.id,
+                            "enabled": b.enabled,
+                            "bot_type": b.bot_type,
+                            "integration": b.integration,
+                        }
+                        for b in bots
+                    ],
                     "sessions": summaries,
+                    "off": list(read.off),
                     SUBJECTS: subjects,
                 },
             )
@@ -161,7 +178,9 @@ class EvolutionProbes:
             and hmac.compare_digest(bot_key.encode(), self._dify_key.encode())
         )
 
-    async def _summary(self, session: BotSession, bot_type: str, verify: bool) -> dict[str, Any]:
+    async def _summary(
+        self, session: ChatSession, bot: ChatBot, integ: Integration, verify: bool
+    ) -> dict[str, Any]:
         conversation = "none"
         if session.conversation_id is not None:
             conversation = "unverified"
@@ -177,8 +196,31 @@ class EvolutionProbes:
             "await_user": session.await_user,
             "updated_at": _epoch(session.updated_at),
             "conversation": conversation,
-            "bot_type": bot_type,
+            "bot_type": bot.bot_type,
+            "integration": integ.name,
+            "expire": bot.expire,  # minutes, the bot's own (None: the settings row's, not read here)
+            # awaitUser tells a busy turn only where the first turn's answer sets it (integrations.py)
+            "busy_visible": integ.marks_answered,
         }
+
+
+def _mark_shared(summaries: list[dict[str, Any]]) -> None:
+    """A contact with sessions of several integrations on one instance: getSession (chatbot.controller.ts:
+    170-189) hands every integration the newest of them alone, so the others are shadowed, and a newest
+    one that is closed silences them all."""
+    held: dict[str, set[str]] = {}
+    for s in summaries:
+        held.setdefault(s["contact"], set()).add(s["integration"])
+    for s in summaries:
+        others = sorted(held[s["contact"]] - {s["integration"]})
+        if others:
+            s["shared_with"] = others
+
+
+def _detail(read: InstanceBots, bots: Sequence[ChatBot], sessions: int) -> str:
+    counts = ", ".join(f"{name} {len(rows)}" for name, rows in read.bots.items() if rows)
+    text = f"{len(bots)} bots" + (f" ({counts})" if counts else "") + f", {sessions} sessions"
+    return text + (f"; off here: {', '.join(read.off)}" if read.off else "")
 
 
 def _epoch(iso: str) -> float | None:

@@ -47,6 +47,7 @@ class ProbeSuite:
             dify_api_key=settings.dify_api_key,
             webhook_url=settings.webhook_url,
             slow_every=settings.slow_probe_every,
+            exclude=[settings.e2e_from_instance] if settings.e2e_from_instance else [],
         )
         self.dify = DifyProbes(dify_client, runner) if dify_client is not None else None
         self.canary = (

@@ -35,6 +35,10 @@ SOURCES = {
     "error_burst": LOG,
     "dify_silent": LOG,
     "customers_unanswered": CUSTOMERS,
+    "e2e_not_received": "e2e",  # the heartbeat (signals/heartbeat.py): a probe of the whole path,
+    "e2e_no_reply": "e2e",  # a source of its own beside the probes, the canary and the customers
+    "e2e_not_delivered": "e2e",
+    "e2e_slow": "e2e",
 }
 STALLED = {"stalled_contact", "instance_stalled"}  # customers without an answer
 # Attribution's own kind, never a finding: several contacts unanswered at once, the customers' word on a

@@ -20,7 +20,7 @@ from watchdog.clients.evolution import EvolutionClient
 from watchdog.clock import Clock
 from watchdog.errors import UpstreamError
 from watchdog.recovery.planner import FAILED, OK
-from watchdog.recovery.sessions import contact_sessions, removed
+from watchdog.recovery.sessions import reset_contact
 from watchdog.signals.logwatch import daemon_answers, docker_client
 
 POLL_SECONDS = 0.25
@@ -75,27 +75,13 @@ class EvolutionExecutor:
     async def reset_session(
         self, instance: str, remote_jid: str, *, instances: Collection[str] = (), send_fallback: bool
     ) -> Outcome:
-        """`dify/changeStatus` delete: the contact's next message starts a fresh Dify conversation. It
-        removes the contact's sessions on every instance (see sessions.py): those on `instances` (the
-        watched ones) are read first and named in the result; nothing is deleted unread on `instance`."""
-        scope = {instance, *instances}
-        held, unread = await contact_sessions(self.client, scope, remote_jid)
-        if instance in unread:
-            return Outcome.failed(
-                f"nothing deleted: {instance}'s sessions could not be read first ({unread[instance]})"
-            )
-        gone = removed(held, unread)
-        try:
-            await self.client.change_dify_status(instance, remote_jid, "delete")
-        except UpstreamError as exc:
-            return Outcome.failed(f"changeStatus delete failed: {exc.message}")
-        left, unverified = await contact_sessions(self.client, scope - unread.keys(), remote_jid)
-        if instance in unverified:
-            return Outcome.failed(f"not verified: {instance} unreadable after the delete; {gone}")
-        rows = {h.row for h in held}
-        still = [h.label for h in left if h.row in rows]
-        if still:
-            return Outcome.failed(f"still there after changeStatus delete: {', '.join(still)}")
+        """`changeStatus` delete, through the integration holding the contact (sessions.py): its next
+        message starts a fresh bot session. It removes the contact's sessions on every instance: those on
+        `instances` (the watched ones) are read first and named in the result; nothing is deleted unread
+        on `instance`."""
+        ok, gone = await reset_contact(self.client, instance, remote_jid, {instance, *instances})
+        if not ok:
+            return Outcome.failed(gone)
         if not (send_fallback and self.fallback_message):
             return Outcome.ok(gone)
         try:

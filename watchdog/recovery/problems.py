@@ -23,9 +23,11 @@ INSTANCE_KINDS = {"instance_disconnected", "instance_not_loaded", "instance_stal
 # Inbound that stopped while the instance says `open` is the message processor (upstream #2647), which
 # dies silently (nothing in the log: `inbound_stopped` is read from the silence alone). An instance restart
 # does not reset it (reference: restart "does NOT reset ... message processor"), the process restart does;
-# so it starts at L3, as ARCHITECTURE's ladder has it.
-EVOLUTION_KINDS = {"evolution_down", "inbound_stopped"}
-DIFY_KINDS = {"dify_down", "dify_silent", "dify_canary_failed"}
+# so it starts at L3, as ARCHITECTURE's ladder has it. The heartbeat that never reached an `open` bot
+# instance (`e2e_not_received`) is the same dead processor, proven instead of inferred; one the bot instance
+# received but never answered (`e2e_no_reply`, its own session reset before each try) is the bot's Dify.
+EVOLUTION_KINDS = {"evolution_down", "inbound_stopped", "e2e_not_received"}
+DIFY_KINDS = {"dify_down", "dify_silent", "dify_canary_failed", "e2e_no_reply"}
 # Only a person can fix these: a logout needs a QR scan, a wrong key or webhook needs a config change.
 HUMAN_KINDS = {
     "logged_out",

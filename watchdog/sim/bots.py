@@ -1,9 +1,12 @@
-"""Evolution 2.3.6's Dify rows: bots, the instance's settings row and bot sessions, as its controller
-keeps them.
+"""Evolution 2.3.6's bot rows, for every bot integration: bots, each integration's settings row and the
+bot sessions, as its controllers keep them (watchdog/integrations.py names the integrations).
 
 Source: src/api/integrations/chatbot/base-chatbot.controller.ts (`createBot`, `settings`, `fetchSettings`,
-`changeStatus`, `fetchSessions`), dify.controller.ts and the Prisma schema (prisma/postgresql-schema.prisma,
-models Dify, DifySetting, IntegrationSession), whose column defaults fill what a request leaves out.
+`changeStatus`, `fetchSessions`), each `{name}/controllers/{name}.controller.ts` (its own columns and its
+duplicate checks on create) and the Prisma schema (prisma/postgresql-schema.prisma, models Dify, Typebot,
+OpenaiBot, Flowise, N8n, EvolutionBot, Evoai, their *Setting, IntegrationSession), whose column defaults
+fill what a request leaves out (the same for every bot table). Dify's own columns are Bot attributes;
+the other integrations keep theirs in `Bot.extra` under upstream's names.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
+
+from watchdog.integrations import DIFY, Integration
 
 # camelCase column -> Bot attribute, for the columns a bot shares with the settings row.
 SETTING_COLUMNS = {
@@ -64,6 +69,8 @@ SETTINGS_WHEN_NONE: dict[str, Any] = {
     "fallbackId": "",
     "fallback": None,
 }
+# The columns every bot table has besides its integration's own (see BOT_COLUMNS for Dify's).
+_COMMON_COLUMNS = {k: v for k, v in BOT_COLUMNS.items() if k not in ("botType", "apiUrl", "apiKey")}
 BOT_TYPES = ("chatBot", "textGenerator", "agent", "workflow")
 TRIGGER_TYPES = ("all", "keyword", "none", "advanced")
 TRIGGER_OPERATORS = ("equals", "contains", "startsWith", "endsWith", "regex")
@@ -97,6 +104,8 @@ class Bot:
     time_per_char: int | None = 0
     instance_id: str = ""
     created_at: float = field(default_factory=time.time)
+    integration: str = DIFY.name
+    extra: dict[str, Any] = field(default_factory=dict)  # another integration's own columns (camelCase)
 
 
 @dataclass
@@ -113,15 +122,19 @@ class Session:
     type: str = "dify"
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    context: Any = None  # OpenAI chat completion keeps its history here (openai.service.ts:561-571)
 
 
 BOT_ATTRIBUTES = {f.name for f in fields(Bot)}
 
 
-def bot_from_body(body: dict[str, Any], *, instance_id: str, settings: dict[str, Any] | None) -> Bot:
+def bot_from_body(
+    body: dict[str, Any], *, instance_id: str, settings: dict[str, Any] | None, integ: Integration = DIFY
+) -> Bot:
     """`createBot`: a column the body leaves out comes from the settings row, else the column default."""
     values: dict[str, Any] = {}
-    for column, attribute in BOT_COLUMNS.items():
+    columns = BOT_COLUMNS if integ is DIFY else _COMMON_COLUMNS
+    for column, attribute in columns.items():
         value = body.get(column)
         if value is None and column in SETTING_COLUMNS and settings is not None:
             value = settings.get(column)
@@ -131,6 +144,10 @@ def bot_from_body(body: dict[str, Any], *, instance_id: str, settings: dict[str,
             value = COLUMN_DEFAULTS[column]
         values[attribute] = value
     values["enabled"] = True if values["enabled"] is None else bool(values["enabled"])
+    if integ is not DIFY:
+        own = {column: body.get(column) for column in integ.bot_columns}
+        values.update(api_url="", api_key="", bot_type="")
+        return Bot(id=cuid(), instance_id=instance_id, integration=integ.name, extra=own, **values)
     values["api_url"] = values["api_url"] or ""
     values["api_key"] = values["api_key"] or ""
     return Bot(id=cuid(), instance_id=instance_id, **values)
@@ -141,13 +158,19 @@ def bots_settings(bot: Bot) -> dict[str, Any]:
     return {column: getattr(bot, attribute) for column, attribute in SETTING_COLUMNS.items()}
 
 
-def settings_row(values: dict[str, Any], *, instance_id: str, row_id: str | None = None) -> dict[str, Any]:
-    """A DifySetting row from the settings columns (undefined ones take the column default)."""
+def settings_row(
+    values: dict[str, Any], *, instance_id: str, row_id: str | None = None, integ: Integration = DIFY
+) -> dict[str, Any]:
+    """A settings row (DifySetting, TypebotSetting, ...) from the settings columns (undefined ones take the
+    column default); OpenaiSetting also keeps its credentials and speechToText."""
     row: dict[str, Any] = {"id": row_id or cuid()}
     for column in SETTING_COLUMNS:
         value = values.get(column)
         row[column] = COLUMN_DEFAULTS.get(column) if value is None else value
-    row["difyIdFallback"] = values.get("fallbackId")
+    row[integ.settings_fallback] = values.get("fallbackId")
+    if integ.name == "openai":
+        row["openaiCredsId"] = values.get("openaiCredsId")
+        row["speechToText"] = bool(values.get("speechToText") or False)
     row["createdAt"] = row["updatedAt"] = time.time()
     row["instanceId"] = instance_id
     return row
@@ -180,7 +203,25 @@ class BotHolder(Protocol):
     bots: list[Bot]
     sessions: dict[str, Session]
     dify_settings: dict[str, Any] | None
+    bot_settings: dict[str, dict[str, Any]]  # the other integrations' settings rows, by integration
+    openai_creds: list[dict[str, Any]]
     wedged: set[str]
+
+
+def bots_of(holder: BotHolder, integ: Integration) -> list[Bot]:
+    """The integration's bot table, on this instance."""
+    return [b for b in holder.bots if b.integration == integ.name]
+
+
+def settings_of(holder: BotHolder, integ: Integration) -> dict[str, Any] | None:
+    return holder.dify_settings if integ is DIFY else holder.bot_settings.get(integ.name)
+
+
+def put_settings(holder: BotHolder, integ: Integration, row: dict[str, Any]) -> None:
+    if integ is DIFY:
+        holder.dify_settings = row
+    else:
+        holder.bot_settings[integ.name] = row
 
 
 class RowError(Exception):
@@ -192,48 +233,28 @@ class RowError(Exception):
         self.message = message
 
 
-def create_bot(holder: BotHolder, body: dict[str, Any]) -> Bot:
-    """`dify/create` (dify.controller.ts:84, base-chatbot.controller.ts:88): duplicates are plain Errors."""
-    same = (body.get("botType"), body.get("apiUrl"), body.get("apiKey"))
-    if any((b.bot_type, b.api_url, b.api_key) == same for b in holder.bots):
-        raise RowError(500, "Dify already exists")
-    bot = bot_from_body(body, instance_id=holder.id, settings=holder.dify_settings)
-    if holder.dify_settings is None:  # a missing column is (nearly) always the case: the row is made
-        values = {c: body.get(c) for c in SETTING_COLUMNS}
-        values["splitMessages"] = values["splitMessages"] or False
-        values["timePerChar"] = values["timePerChar"] or 0
-        holder.dify_settings = settings_row(values, instance_id=holder.id)
-    if body.get("triggerType") == "all" and any(b.enabled and b.trigger_type == "all" for b in holder.bots):
-        raise RowError(
-            500, 'You already have a Dify with an "All" trigger, you cannot have more bots while it is active'
-        )
-    if body.get("triggerType") == "keyword":
-        if not body.get("triggerOperator") or not body.get("triggerValue"):
-            raise RowError(500, "Trigger operator and value are required")
-        pair = (body["triggerOperator"], body["triggerValue"])
-        if any((b.trigger_operator, b.trigger_value) == pair for b in holder.bots):
-            raise RowError(500, "Trigger already exists")
-    holder.bots.append(bot)
-    return bot
-
-
-def save_settings(holder: BotHolder, body: dict[str, Any]) -> dict[str, Any]:
-    """`dify/settings`: update the row or create it; `fallbackId` is stored as `difyIdFallback`."""
-    old = holder.dify_settings
-    row = settings_row(body, instance_id=holder.id, row_id=old["id"] if old else None)
+def save_settings(holder: BotHolder, body: dict[str, Any], integ: Integration = DIFY) -> dict[str, Any]:
+    """`{integration}/settings`: update the row or create it; `fallbackId` is stored under the
+    integration's fallback column (`difyIdFallback`, ...)."""
+    old = settings_of(holder, integ)
+    row = settings_row(body, instance_id=holder.id, row_id=old["id"] if old else None, integ=integ)
     if old is not None:
         row["createdAt"] = old["createdAt"]
-    holder.dify_settings = row
+        if integ.name == "openai" and not body.get("openaiCredsId"):
+            row["openaiCredsId"] = old.get("openaiCredsId")  # `connect` only when given
+    put_settings(holder, integ, row)
     return row
 
 
 def change_status(
-    holder: BotHolder, everyone: Iterable[BotHolder], remote_jid: str, status: str
+    holder: BotHolder, everyone: Iterable[BotHolder], remote_jid: str, status: str, integ: Integration = DIFY
 ) -> dict[str, Any]:
     """`changeStatus` (base-chatbot.controller.ts:429): `delete` and `closed` act on the contact's bot
-    sessions on EVERY instance (`deleteMany({remoteJid, botId: {not: null}})`, no instance filter);
-    `opened`/`paused` only on this one. Returns the count of rows touched."""
-    keep_open = bool(holder.dify_settings and holder.dify_settings.get("keepOpen"))
+    sessions on EVERY instance and of every integration (`deleteMany({remoteJid, botId: {not: null}})`, no
+    instance or type filter); `opened`/`paused` only on this one. `closed` keeps the rows when this
+    integration's settings say keepOpen. Returns the count of rows touched."""
+    settings = settings_of(holder, integ)
+    keep_open = bool(settings and settings.get("keepOpen"))
     scope = list(everyone) if status in ("delete", "closed") else [holder]
     touched = 0
     for each in scope:
@@ -250,14 +271,17 @@ def change_status(
     return {"count": touched}
 
 
-def fetch_sessions(holder: BotHolder, everyone: Iterable[BotHolder], bot_id: str) -> list[Session]:
-    """`fetchSessions`: the bot's Dify sessions here; an unknown bot id lists every Dify bot session here;
-    another instance's bot is an error (re-thrown as `Error fetching sessions`)."""
-    bot = next((b for each in everyone for b in each.bots if b.id == bot_id), None)
+def fetch_sessions(
+    holder: BotHolder, everyone: Iterable[BotHolder], bot_id: str, integ: Integration = DIFY
+) -> list[Session]:
+    """`fetchSessions` (base-chatbot.controller.ts:519-557): the bot's sessions of this integration's type
+    here; an unknown bot id lists every bot session of that type here; another instance's bot is an error
+    (re-thrown as `Error fetching sessions`)."""
+    bot = next((b for each in everyone for b in bots_of(each, integ) if b.id == bot_id), None)
     if bot is not None and bot.instance_id != holder.id:
         raise RowError(500, "Error fetching sessions")
     return [
         s
         for s in holder.sessions.values()
-        if s.type == "dify" and s.bot_id is not None and (bot is None or s.bot_id == bot_id)
+        if s.type == integ.session_type and s.bot_id is not None and (bot is None or s.bot_id == bot_id)
     ]

@@ -108,7 +108,7 @@ class DifyIntegration:
         """A session names its bot (another integration's bot id finds no Dify bot: no reply, whatever
         its status); without one the triggers choose; then the settings' fallback bot."""
         if session is None:
-            bot = find_bot_by_trigger(inst.bots, content)
+            bot = find_bot_by_trigger([b for b in inst.bots if b.integration == "dify"], content)
         else:
             bot = self.sim.bot_by_id(session.bot_id or "")
         if bot is None and inst.dify_settings and inst.dify_settings.get("difyIdFallback"):
@@ -228,23 +228,33 @@ class DifyIntegration:
         return True
 
     async def _reply(self, inst: Instance, jid: str, text: str, settings: dict[str, Any]) -> bool:
-        """`sendMessageWhatsApp` for text: each part after its delay, then typing, then `send.message`."""
-        parts = [p for p in text.split("\n\n") if p.strip()] if settings.get("splitMessages") else [text]
-        for part in parts:
-            part = part.strip()
-            per_char = int(settings.get("timePerChar") or 0)
-            delay_ms = min(max(len(part) * per_char, MIN_SEND_DELAY_MS), MAX_SEND_DELAY_MS)
-            await asyncio.sleep(self._scaled(delay_ms / 1000))
-            if inst.state != "open" or not inst.loaded:
-                # textMessage throws inside setTimeout: an unhandled rejection, and the turn never ends.
-                self._log("ERROR", "unhandledRejection", {"origin": "Promise { <rejected> }", "stderr": 2})
-                error = {"status": 400, "error": "Bad Request", "message": ["Error: Connection Closed"]}
-                self._log("ERROR", "unhandledRejection", error)
-                return False
-            typing_ms = int(settings.get("delayMessage") or DEFAULT_TYPING_MS)
-            await asyncio.sleep(self._scaled(typing_ms / 1000))
-            self.sim.emit(inst, "send.message", reply_data(inst, jid, new_message_id(), part))
-        return True
+        return await send_reply(self.sim, inst, jid, text, settings)
+
+
+async def send_reply(
+    sim: EvolutionSim, inst: Instance, jid: str, text: str, settings: dict[str, Any]
+) -> bool:
+    """`sendMessageWhatsApp` for text (base-chatbot.service.ts:178-337), every integration's: each part
+    after its delay, then typing, then `send.message`. False when the instance cannot send: the turn
+    never ends (an unhandled rejection inside setTimeout)."""
+    parts = [p for p in text.split("\n\n") if p.strip()] if settings.get("splitMessages") else [text]
+    for part in parts:
+        part = part.strip()
+        per_char = int(settings.get("timePerChar") or 0)
+        delay_ms = min(max(len(part) * per_char, MIN_SEND_DELAY_MS), MAX_SEND_DELAY_MS)
+        await asyncio.sleep(delay_ms / 1000 * sim.time_scale)
+        if inst.state != "open" or not inst.loaded:
+            # textMessage throws inside setTimeout: an unhandled rejection, and the turn never ends.
+            sim.log.evolution(
+                "ERROR", "unhandledRejection", {"origin": "Promise { <rejected> }", "stderr": 2}
+            )
+            error = {"status": 400, "error": "Bad Request", "message": ["Error: Connection Closed"]}
+            sim.log.evolution("ERROR", "unhandledRejection", error)
+            return False
+        typing_ms = int(settings.get("delayMessage") or DEFAULT_TYPING_MS)
+        await asyncio.sleep(typing_ms / 1000 * sim.time_scale)
+        sim.emit(inst, "send.message", reply_data(inst, jid, new_message_id(), part))
+    return True
 
 
 def dify_request(

@@ -25,6 +25,23 @@ def add_sim_arguments(sim: argparse.ArgumentParser) -> None:
     evo = sim.add_argument_group("evolution")
     evo.add_argument("--instances", default="loja", help="comma list of instance names")
     evo.add_argument(
+        "--bare-instances", default="", help="comma list of instances with no bot and no customers (a prober)"
+    )
+    evo.add_argument(
+        "--number",
+        action="append",
+        default=[],
+        metavar="INSTANCE=NUMBER",
+        help="an instance's WhatsApp number",
+    )
+    evo.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another emulator its instances can write to",
+    )
+    evo.add_argument(
         "--dify-url", default="", help="Dify service API base (with /v1) for each instance's bot"
     )
     evo.add_argument("--dify-key", default="app-sim", help="the Dify app key the bots use")
@@ -81,6 +98,9 @@ def _build(args: argparse.Namespace) -> Starlette:
             version=args.version_string or "2.3.6",
             log_color=args.log_color,
             time_scale=args.time_scale,
+            bare_instances=tuple(i.strip() for i in args.bare_instances.split(",") if i.strip()),
+            numbers=tuple(_pair(item) for item in args.number),
+            peers=tuple(args.peer),
         )
         return build_evolution(opts)[1]
     from watchdog.sim.runner import DifyOptions, build_dify
@@ -94,3 +114,10 @@ def _build(args: argparse.Namespace) -> Starlette:
             state_file=args.state_file,
         )
     )[1]
+
+
+def _pair(item: str) -> tuple[str, str]:
+    name, sep, number = item.partition("=")
+    if not sep or not name or not number.lstrip("+").isdigit():
+        raise ValueError(f"--number {item!r}: expected INSTANCE=NUMBER (digits)")
+    return name, number.lstrip("+")

@@ -16,18 +16,22 @@ import asyncio
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from watchdog.integrations import DIFY, Integration
 from watchdog.sim import store
+from watchdog.sim.bot_services import EMIT_ORDER, bot_services
 from watchdog.sim.bots import Bot, Session, bots_settings, change_status, cuid, settings_row
 from watchdog.sim.chatbot import DifyIntegration, Inbound
 from watchdog.sim.faults import FaultSet, FaultType
 from watchdog.sim.logfmt import SimLog
 from watchdog.sim.messages import bot_content, message_data, new_message_id, reply_data
+from watchdog.sim.network import Network
 from watchdog.sim.webhooks import WebhookConfig, WebhookSender
 
 EVOLUTION_FAULTS = [
@@ -82,6 +86,8 @@ class Instance:
     # connectionStatus as persisted: written on open and on a final close only, so it lags the live state
     stored_status: str = "close"
     dify_settings: dict[str, Any] | None = None
+    bot_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # other integrations' (sim/bots.py)
+    openai_creds: list[dict[str, Any]] = field(default_factory=list)
     # in memory only
     state: str = "close"
     loaded: bool = True
@@ -109,6 +115,7 @@ class EvolutionSim:
         state_file: Path | None = None,
         reconnect_seconds: float = 0.5,
         time_scale: float = 1.0,
+        peers: Sequence[str] = (),
     ) -> None:
         self.api_key = api_key
         self.http = http
@@ -122,6 +129,9 @@ class EvolutionSim:
         self.time_scale = time_scale
         self.instances: dict[str, Instance] = {}
         self.dify = DifyIntegration(self)
+        self.bot_services = bot_services(self)  # the other bot integrations (sim/bot_services.py)
+        self.disabled_integrations: set[str] = set()  # `<label> is disabled` (their ENABLED setting off)
+        self.network = Network(self, peers)  # instances write to each other by number (sim/network.py)
         self._tasks: set[asyncio.Task[Any]] = set()
         for inst in store.load(state_file, Instance):
             self.instances[inst.name] = inst
@@ -165,8 +175,10 @@ class EvolutionSim:
         self.persist()
         return bot
 
-    def bot_by_id(self, bot_id: str) -> Bot | None:
-        return next((b for i in self.instances.values() for b in i.bots if b.id == bot_id), None)
+    def bot_by_id(self, bot_id: str, integration: str = "dify") -> Bot | None:
+        """`botRepository.findFirst({id})`: a bot of that integration's table, on any instance."""
+        bots = (b for i in self.instances.values() for b in i.bots if b.integration == integration)
+        return next((b for b in bots if b.id == bot_id), None)
 
     def startup_logs(self, port: int) -> None:
         self.log.evolution("INFO", "ServerUP", f"HTTP - ON: {port}")
@@ -300,7 +312,11 @@ class EvolutionSim:
         self.emit(inst, "messages.upsert", data)
         content = bot_content(kind, text, msg_id)
         inbound = Inbound(jid, from_me, data["pushName"], kind, content, msg_id, base64)
-        self.spawn(self.dify.emit(inst, inbound))
+        for name in EMIT_ORDER:  # chatbot.controller.ts:94-106: every integration, none awaited
+            if name == "dify":
+                self.spawn(self.dify.emit(inst, inbound))
+            elif self.bot_services[name].concerned(inst):  # one with no bot and no settings does nothing
+                self.spawn(self.bot_services[name].emit(inst, inbound))
         return "delivered"
 
     # ---- API operations --------------------------------------------------------------------
@@ -312,8 +328,10 @@ class EvolutionSim:
         self.emit(inst, "send.message", data)
         return data
 
-    def change_status(self, name: str, remote_jid: str, status: str) -> dict[str, Any]:
-        result = change_status(self.instances[name], self.instances.values(), remote_jid, status)
+    def change_status(
+        self, name: str, remote_jid: str, status: str, integ: Integration = DIFY
+    ) -> dict[str, Any]:
+        result = change_status(self.instances[name], self.instances.values(), remote_jid, status, integ)
         self.persist()
         return result
 
@@ -343,6 +361,8 @@ class EvolutionSim:
             apikey=inst.token,
             instance_hook=inst.webhook,
         )
+        if event == "send.message" and data is not None:
+            self.network.sent(inst, data)  # to another instance's number: it arrives there
 
     def touch(self, session: Session) -> None:
         session.updated_at = time.time()
@@ -360,6 +380,8 @@ class EvolutionSim:
         for inst in self.instances.values():
             self._cancel(inst)
         self.dify.cancel_debounces()
+        for service in self.bot_services.values():
+            service.cancel_debounces()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -226,8 +226,15 @@ def sim_routes(sim: EvolutionSim) -> list[Route]:
     """`/_sim/*`: a customer writes, the owner replies from the phone, the emulator's state."""
 
     async def inbound(request: Request) -> Response:
+        """A contact writes to an instance, named, or found by its number (another emulator's instance
+        writing to one of ours, sim/network.py: 404 when none has it)."""
         body = await _json(request) or {}
         name, jid, kind = body.get("instance"), body.get("remoteJid"), body.get("kind", "text")
+        if name is None and isinstance(body.get("number"), str):
+            owner = sim.network.owner(body["number"])
+            if owner is None:
+                return JSONResponse({"error": "no instance here has that number"}, status_code=404)
+            name = owner.name
         if name not in sim.instances or not isinstance(jid, str) or kind not in KINDS:
             return JSONResponse(
                 {"error": f"need instance (one of {sorted(sim.instances)}), remoteJid, kind in {KINDS}"},

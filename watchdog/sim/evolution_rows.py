@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from watchdog.integrations import BY_NAME, DIFY, Integration
 from watchdog.sim.bots import BOT_COLUMNS, Bot, Session
 
 if TYPE_CHECKING:
@@ -93,8 +94,13 @@ def instance_row(inst: Instance) -> dict[str, Any]:
 
 
 def bot_row(bot: Bot) -> dict[str, Any]:
+    """A bot row of its integration's table: Dify's columns are Bot attributes, another's are in `extra`."""
     row: dict[str, Any] = {"id": bot.id}
     row.update({column: getattr(bot, attribute) for column, attribute in BOT_COLUMNS.items()})
+    if bot.integration != DIFY.name:
+        for column in ("botType", "apiUrl", "apiKey"):
+            del row[column]
+        row.update({column: bot.extra.get(column) for column in BY_NAME[bot.integration].bot_columns})
     row.update(createdAt=iso(bot.created_at), updatedAt=iso(bot.created_at), instanceId=bot.instance_id)
     return row
 
@@ -107,7 +113,7 @@ def session_row(inst: Instance, s: Session) -> dict[str, Any]:
         "pushName": s.push_name,
         "status": s.status,
         "awaitUser": s.await_user,
-        "context": None,
+        "context": s.context,
         "type": s.type,
         "createdAt": iso(s.created_at),
         "updatedAt": iso(s.updated_at),
@@ -117,11 +123,14 @@ def session_row(inst: Instance, s: Session) -> dict[str, Any]:
     }
 
 
-def settings_json(row: dict[str, Any], fallback: Bot | None) -> dict[str, Any]:
-    """A settings row as `fetchSettings` and `settings` answer it (fallbackId mirrors difyIdFallback)."""
+def settings_json(row: dict[str, Any], fallback: Bot | None, integ: Integration = DIFY) -> dict[str, Any]:
+    """A settings row as `fetchSettings` and `settings` answer it (fallbackId mirrors the integration's
+    fallback column, difyIdFallback for Dify)."""
     out = {k: v for k, v in row.items() if k not in ("createdAt", "updatedAt")}
     out.update(
-        createdAt=iso(row["createdAt"]), updatedAt=iso(row["updatedAt"]), fallbackId=row["difyIdFallback"]
+        createdAt=iso(row["createdAt"]),
+        updatedAt=iso(row["updatedAt"]),
+        fallbackId=row.get(integ.settings_fallback),
     )
     out["fallback"] = bot_row(fallback) if fallback else None
     return out

@@ -41,6 +41,10 @@ class EvolutionOptions:
     log_color: bool = False
     # Multiplies every wait upstream makes (reply delays, debounce, Baileys retries); 1.0 = upstream's timing.
     time_scale: float = 1.0
+    # Paired, with no bot and no simulated customers: a heartbeat prober (sim/network.py).
+    bare_instances: tuple[str, ...] = ()
+    numbers: tuple[tuple[str, str], ...] = ()  # instance -> its WhatsApp number (default: 55119 and a count)
+    peers: tuple[str, ...] = ()  # other emulators' URLs: a number not found here is delivered there
 
 
 # A bot as Evolution's manager creates it: every column filled (the `fetchSettings` defaults, with a
@@ -77,10 +81,15 @@ def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tup
         state_file=opts.state_file,
         reconnect_seconds=opts.reconnect_seconds,
         time_scale=opts.time_scale,
+        peers=opts.peers,
     )
+    numbers = dict(opts.numbers)
+    for name in opts.bare_instances:
+        if name not in sim.instances:
+            sim.add_instance(name, number=numbers.get(name))
     for name in opts.instances:
         if name not in sim.instances:
-            sim.add_instance(name)
+            sim.add_instance(name, number=numbers.get(name))
             if opts.dify_url:
                 sim.add_dify_bot(
                     name,
@@ -100,7 +109,7 @@ def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tup
         if opts.traffic_interval > 0:
             traffic = ContactTraffic(
                 sim,
-                instances=list(sim.instances),
+                instances=[name for name in sim.instances if name not in opts.bare_instances],
                 contacts=opts.contacts,
                 interval=opts.traffic_interval,
                 media_ratio=opts.media_ratio,

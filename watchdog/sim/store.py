@@ -25,6 +25,8 @@ ROW_FIELDS = (
     "created_at",
     "stored_status",
     "dify_settings",
+    "bot_settings",
+    "openai_creds",
 )
 T = TypeVar("T")
 
