@@ -22,10 +22,9 @@ from typing import IO, Any
 import httpx
 
 from benchmarks.ear import WebhookEar
-from benchmarks.trials import Trial
+from benchmarks.trials import Trial, listen_port
 from watchdog.demo.containers import ContainerEmulators
 from watchdog.recovery.journal import Journal
-from watchdog.serving import free_port
 from watchdog.timescale import scaled_defaults
 
 HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_RETRIES = 30.0, 30.0, 3  # Docker's HEALTHCHECK defaults
@@ -80,7 +79,7 @@ class WatchdogSide:
         }
 
     async def start(self, trial: Trial, ear: WebhookEar) -> None:
-        port = free_port()
+        port = listen_port()
         self._url = f"http://127.0.0.1:{port}"
         self._log = (trial.workdir / "watchdog.log").open("wb")
         self._proc = self._spawn(trial, port, self._log)

@@ -11,6 +11,8 @@ Used by the decision-table test (tests/integration/test_decision_table.py) and t
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -27,6 +29,8 @@ from watchdog.demo.emulators import EVOLUTION_KEY
 from watchdog.demo.phases import WEBHOOK_EVENTS, Controls, _forgetful_dify, _image_wedge
 
 DOCKER_URL = "unix:///var/run/docker.sock"
+LOW_PORTS = (20000, 32768)
+START_ATTEMPTS = 3
 CUSTOMER_PACE = 2.0  # seconds between customers' messages, at the defaults
 STALL = 60.0  # a customer waiting longer than WATCHDOG_STALL_SECONDS's default was cut off
 WARMUP = 100.0  # healthy traffic before the fault (the watchdog learns each instance's inbound pace)
@@ -97,13 +101,40 @@ Inject = Callable[[Controls, "Trial"], Awaitable[None]]
 
 
 class TrialEmulators(ContainerEmulators):
-    """The demo's emulator containers, with what a side adds to Evolution's command line (a prober)."""
+    """The demo's emulator containers, with what a side adds to Evolution's command line (a prober), on
+    ports below the ephemeral range: dozens of trials side by side make thousands of client connections,
+    and a port handed out by `bind(0)` may be taken by one of them before the container binds it."""
 
     evolution_args: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dify_port, self.evolution_port = listen_port(), listen_port()
+        self.dify_url = f"http://127.0.0.1:{self.dify_port}"
+        self.evolution_url = f"http://127.0.0.1:{self.evolution_port}"
+
+    def start(self) -> None:
+        super().start()
+        time.sleep(0.5)  # one that lost its port to another process exits at once
+        dead = [service for service in self.names if not self.alive(service)]
+        if dead:
+            raise RuntimeError(f"emulator containers exited after starting: {', '.join(dead)}")
 
     def command(self, service: str) -> list[str]:
         base = super().command(service)
         return [*base, *self.evolution_args] if service == "evolution" else base
+
+
+def listen_port() -> int:
+    """A loopback port free now, from 20000-32767 (clients get theirs from 32768 up)."""
+    while True:
+        port = random.randrange(LOW_PORTS[0], LOW_PORTS[1])
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class Side(Protocol):
@@ -138,19 +169,32 @@ class Trial:
         self.workdir = workdir
         self.side = side
         self.client = docker.DockerClient(base_url=DOCKER_URL, timeout=60)
-        self.emulators = TrialEmulators(
-            workdir / "emulators",
+        self.emulators = self._emulators()
+
+    def _emulators(self) -> TrialEmulators:
+        emulators = TrialEmulators(
+            self.workdir / "emulators",
             self.client,
             docker_url=DOCKER_URL,
-            traffic_interval=CUSTOMER_PACE * factor,
-            time_scale=factor,
+            traffic_interval=CUSTOMER_PACE * self.factor,
+            time_scale=self.factor,
         )
-        self.emulators.run_options = side.run_options(self.emulators)
-        self.emulators.evolution_args = side.evolution_args
+        emulators.run_options = self.side.run_options(emulators)
+        emulators.evolution_args = self.side.evolution_args
+        return emulators
 
     async def run(self) -> Outcome:
         self.emulators.workdir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self.emulators.start)
+        for attempt in range(START_ATTEMPTS):
+            try:
+                await asyncio.to_thread(self.emulators.start)
+                break
+            except RuntimeError:
+                await asyncio.to_thread(self.emulators.stop)
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                self.client = docker.DockerClient(base_url=DOCKER_URL, timeout=60)
+                self.emulators = self._emulators()
         try:
             return await self._watched()
         finally:
