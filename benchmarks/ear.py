@@ -37,7 +37,7 @@ class WebhookEar:
         self._sock = bind("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/webhook/evolution"
         app = Starlette(routes=[Route("/webhook/evolution", self._hear, methods=["POST"])])
-        self._server = make_server(app, handle_signals=False, graceful_seconds=0, log_level="error")
+        self._server = make_server(app, handle_signals=False, graceful_seconds=0, log_level="critical")
         self._http = httpx.AsyncClient(timeout=10, trust_env=False)
         self._task: asyncio.Task[None] | None = None
 

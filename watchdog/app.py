@@ -17,7 +17,7 @@ from watchdog.contactkey import resolve_contact_key
 from watchdog.health import FINDING_KINDS, assess
 from watchdog.metrics import Metrics
 from watchdog.model import Finding, ProbeResult
-from watchdog.probes.heartbeat import heartbeat_for
+from watchdog.probes.heartbeat import Heartbeat
 from watchdog.probes.suite import ProbeSuite
 from watchdog.recovery.engine import build_engine
 from watchdog.recovery.planner import RESET_SESSION, RESTART_INSTANCE, Incident, PlannedAction
@@ -83,17 +83,18 @@ class Watchdog:
             watched=self.watched_instances,
         )
         self.leadership = leadership_for(settings, clock=clock, metrics=self.metrics, engine=self.recovery)
-        self.heartbeat = heartbeat_for(  # opt-in: None unless WATCHDOG_E2E_FROM_INSTANCE is set
-            settings,
-            http,
-            clock,
-            self.metrics,
-            sessions=self.recovery.hands.evolution,
-            state_of=lambda name: instances_view(self.board.results).get(name, {}).get("state"),
-            watched=self.watched_instances,
-            on_verdict=self.refresh_findings,
-        )
-        if self.heartbeat is not None:
+        self.heartbeat: Heartbeat | None = None  # opt-in: WATCHDOG_E2E_FROM_INSTANCE
+        if settings.e2e_from_instance:
+            self.heartbeat = Heartbeat(
+                settings,
+                http,
+                clock,
+                self.metrics,
+                sessions=self.recovery.hands.evolution,
+                state_of=lambda name: instances_view(self.board.results).get(name, {}).get("state"),
+                watched=self.watched_instances,
+                on_verdict=self.refresh_findings,
+            )
             self.board.heartbeat = self.heartbeat.view
 
     def watched_instances(self) -> frozenset[str]:

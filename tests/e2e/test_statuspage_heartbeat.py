@@ -1,5 +1,5 @@
 """The status page's heartbeat section in Debian's headless Chromium: each bot's last legs, from a real
-daemon whose prober writes to the emulated bot (tests/integration/test_heartbeat.py has the stack)."""
+daemon whose prober writes to the emulated bot (tests/integration/heartbeat_stack.py has the stack)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import pytest
 
 from tests.e2e.test_statuspage import snapshot
 from tests.infra import free_port, require_binary
-from tests.integration.test_heartbeat import BOT, PROBER, beats_ok, fast, one_server_stack
+from tests.integration.heartbeat_stack import (
+    BOT,
+    PROBER,
+    beats_ok,
+    fast,
+    heartbeat_settings,
+    one_server_stack,
+)
 from tests.integration.test_recovery import daemon_for, until
 
 pytestmark = pytest.mark.e2e
@@ -21,13 +28,7 @@ async def test_the_status_page_shows_each_leg_of_the_last_heartbeat(tmp_path: Pa
     browser = require_binary("chromium", "chromium")
     listen = free_port()
     with one_server_stack(listen) as stack:
-        settings = stack.settings(
-            WATCHDOG_LISTEN=f"127.0.0.1:{listen}",
-            WATCHDOG_STALL_SECONDS="2",
-            WATCHDOG_E2E_FROM_INSTANCE="sonda",
-            WATCHDOG_E2E_TO_NUMBER=BOT,
-            WATCHDOG_E2E_MESSAGE="<b>oi</b>",
-        )
+        settings = heartbeat_settings(stack, listen, BOT, WATCHDOG_E2E_MESSAGE="<b>oi</b>")
         async with daemon_for(fast(settings, interval=3.0)) as watchdog:
             await until(lambda: beats_ok(watchdog) >= 1, timeout=30)
             url = watchdog.url + "/"  # type: ignore[attr-defined]

@@ -1,9 +1,6 @@
 """The end-to-end heartbeat over real HTTP: a prober instance writes to the bot's number through the
-emulators' small WhatsApp network (sim/network.py), the watchdog reads the legs from the webhooks.
-
-Intervals: the user floor of WATCHDOG_E2E_INTERVAL_SECONDS (60 s) guards a real number from being flagged;
-these runs have no real number, so they replace the parsed field on the frozen Settings (`fast()`), which
-no environment variable can do. Every other setting goes through the environment as a user's would.
+emulators' small WhatsApp network (sim/network.py), the watchdog reads the legs from the webhooks
+(the stacks and their settings: tests/integration/heartbeat_stack.py).
 """
 
 from __future__ import annotations
@@ -11,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +17,32 @@ import pytest
 
 from tests.conftest import Receiver
 from tests.integration import dockerkit
-from tests.integration.stack import DIFY_KEY, running_stack
+from tests.integration.heartbeat_stack import (
+    BOT,
+    INTERVAL,
+    PROBER,
+    beats_ok,
+    bot_options,
+    dify_server,
+    fast,
+    heartbeat_settings,
+    one_server_stack,
+    prober_options,
+    sample,
+    two_emulators,
+    two_server_env,
+)
+from tests.integration.stack import DIFY_KEY
 from tests.integration.test_recovery import AUTO, actions, daemon_for, until
 from watchdog.app import Watchdog
 from watchdog.config import Settings
 from watchdog.serving import ThreadedServer, free_port
 from watchdog.signals.heartbeat import OK
 from watchdog.sim.logfmt import SimLog
-from watchdog.sim.runner import DifyOptions, EvolutionOptions, build_dify, build_evolution
+from watchdog.sim.runner import build_evolution
 
 pytestmark = pytest.mark.integration
-PROBER, BOT = "5511911110000", "5511922220000"
 ANA = "5511987600001@s.whatsapp.net"
-INTERVAL = 6.0  # seconds between heartbeats here; each try waits min(stall 2 s, INTERVAL / 3)
-
-
-def fast(settings: Settings, interval: float = INTERVAL) -> Settings:
-    """Below the user floor, for tests only (see the module docstring)."""
-    return replace(settings, e2e_interval_seconds=interval)
-
-
-def sample(watchdog: Watchdog, name: str, **labels: str) -> float:
-    return watchdog.registry.get_sample_value(name, labels) or 0.0
 
 
 def last(watchdog: Watchdog, instance: str = "loja") -> dict[str, Any]:
@@ -51,38 +50,15 @@ def last(watchdog: Watchdog, instance: str = "loja") -> dict[str, Any]:
     return dict(watchdog.heartbeat.view()["instances"].get(instance, {}))
 
 
-def beats_ok(watchdog: Watchdog, instance: str = "loja") -> float:
-    return sample(watchdog, "watchdog_e2e_seconds_count", instance=instance, leg="round_trip")
-
-
 def kinds(watchdog: Watchdog) -> set[str]:
     return {f.kind for f in watchdog.board.findings}
-
-
-def one_server_stack(listen: int, **options: Any) -> Any:
-    """Bot instance `loja` and the prober `sonda` (no bot) on one emulator, its global webhook at us."""
-    return running_stack(
-        EvolutionOptions(
-            instances=("loja",),
-            bare_instances=("sonda",),
-            numbers=(("loja", BOT), ("sonda", PROBER)),
-            debounce_seconds=0,
-            webhook_url=f"http://127.0.0.1:{listen}/webhook/evolution",
-            **options,
-        )
-    )
 
 
 async def test_healthy_heartbeats_prove_the_path_and_never_touch_customer_figures() -> None:
     listen = free_port()
     with one_server_stack(listen) as stack:
-        settings = stack.settings(
-            WATCHDOG_LISTEN=f"127.0.0.1:{listen}",
-            WATCHDOG_STALL_SECONDS="2",
-            WATCHDOG_E2E_FROM_INSTANCE="sonda",
-            WATCHDOG_E2E_TO_NUMBER=BOT,  # bare: EVOLUTION_INSTANCES is empty, loja is found at run time
-            WATCHDOG_E2E_MESSAGE="oi, robô?",
-        )
+        # a bare number: EVOLUTION_INSTANCES is empty, loja is found at run time
+        settings = heartbeat_settings(stack, listen, BOT, WATCHDOG_E2E_MESSAGE="oi, robô?")
         async with daemon_for(fast(settings, interval=3.0)) as watchdog:
             await until(lambda: beats_ok(watchdog) >= 3, timeout=30)
             stack.inbound(ANA)  # a customer, beside the heartbeat
@@ -119,11 +95,10 @@ async def test_healthy_heartbeats_prove_the_path_and_never_touch_customer_figure
 async def test_a_hanging_dify_is_a_heartbeat_without_reply_and_a_dify_repair() -> None:
     listen = free_port()
     with one_server_stack(listen) as stack:
-        settings = stack.settings(
-            WATCHDOG_LISTEN=f"127.0.0.1:{listen}",
-            WATCHDOG_STALL_SECONDS="2",
-            WATCHDOG_E2E_FROM_INSTANCE="sonda",
-            WATCHDOG_E2E_TO_NUMBER=f"loja={BOT}",
+        settings = heartbeat_settings(
+            stack,
+            listen,
+            f"loja={BOT}",
             WATCHDOG_RECOVERY_MODE="dry-run",
             WATCHDOG_RESTART_COMMAND_DIFY="true",
         )
@@ -141,51 +116,6 @@ async def test_a_hanging_dify_is_a_heartbeat_without_reply_and_a_dify_repair() -
             [incident] = watchdog.recovery.journal.history()
             assert incident["key"] == "service:dify"
             assert watchdog.conversations.tracker.pending() == []  # the heartbeat waits on no customer table
-
-
-@contextmanager
-def two_emulators(listen: int) -> Iterator[tuple[str, str]]:
-    """The prober on one emulator process, the bot on another; each names the other as its peer."""
-    hook = f"http://127.0.0.1:{listen}/webhook/evolution"
-    prober_port, bot_port = free_port(), free_port()
-    prober_url, bot_url = f"http://127.0.0.1:{prober_port}", f"http://127.0.0.1:{bot_port}"
-    with ExitStack() as stack:
-        dify = stack.enter_context(ThreadedServer(build_dify(DifyOptions(api_keys=(DIFY_KEY,)))[1]))
-        common: dict[str, Any] = {
-            "webhook_url": hook,
-            "time_scale": 0.1,
-            "reconnect_seconds": 0.05,
-            "debounce_seconds": 0,
-        }
-        prober = EvolutionOptions(
-            api_key="prober-key", instances=(), bare_instances=("sonda",), numbers=(("sonda", PROBER),),
-            peers=(bot_url,), **common,
-        )  # fmt: skip
-        bot = EvolutionOptions(
-            api_key="bot-key", instances=("loja",), numbers=(("loja", BOT),), peers=(prober_url,),
-            dify_url=dify.url + "/v1", dify_api_key=DIFY_KEY, **common,
-        )  # fmt: skip
-        stack.enter_context(ThreadedServer(build_evolution(prober)[1], port=prober_port))
-        stack.enter_context(ThreadedServer(build_evolution(bot)[1], port=bot_port))
-        yield prober_url, bot_url
-
-
-def two_server_env(listen: int, prober_url: str, bot_url: str, state: Path) -> dict[str, str]:
-    return {
-        "EVOLUTION_URL": bot_url,
-        "EVOLUTION_API_KEY": "bot-key",
-        "EVOLUTION_INSTANCES": "loja",
-        "WATCHDOG_E2E_FROM_INSTANCE": "sonda",
-        "WATCHDOG_E2E_FROM_URL": prober_url,
-        "WATCHDOG_E2E_FROM_API_KEY": "prober-key",
-        "WATCHDOG_E2E_TO_NUMBER": BOT,
-        "WATCHDOG_PROBE_INTERVAL_SECONDS": "1",
-        "WATCHDOG_PROBE_TIMEOUT_SECONDS": "0.5",
-        "WATCHDOG_TURNAROUND_THRESHOLD_SECONDS": "1",
-        "WATCHDOG_STALL_SECONDS": "2",
-        "WATCHDOG_LISTEN": f"127.0.0.1:{listen}",
-        "WATCHDOG_STATE_PATH": str(state / "journal.db"),
-    }
 
 
 async def test_the_prober_and_the_bot_on_different_emulators(tmp_path: Path) -> None:
@@ -209,7 +139,7 @@ async def test_a_silent_dead_processor_is_found_by_the_heartbeat_and_repaired_at
     hook = f"http://127.0.0.1:{listen}/webhook/evolution"
     bot_url, prober_url = f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{prober_port}"
     with ExitStack() as stack:
-        dify = stack.enter_context(ThreadedServer(build_dify(DifyOptions(api_keys=(DIFY_KEY,)))[1]))
+        dify = dify_server(stack)
         command = [
             "-m", "watchdog", "sim", "evolution", "--port", str(bot_port), "--api-key", "bot-key",
             "--instances", "loja", "--number", f"loja={BOT}", "--dify-url", dify.url + "/v1",
@@ -218,10 +148,7 @@ async def test_a_silent_dead_processor_is_found_by_the_heartbeat_and_repaired_at
         ]  # fmt: skip
         dockerkit.run_python(docker_engine, name, command, tmp_path)
         stack.callback(dockerkit.remove, docker_engine, name)
-        prober = EvolutionOptions(
-            api_key="prober-key", instances=(), bare_instances=("sonda",), numbers=(("sonda", PROBER),),
-            peers=(bot_url,), webhook_url=hook, time_scale=0.1,
-        )  # fmt: skip
+        prober = prober_options(bot_url, api_key="prober-key", webhook_url=hook, time_scale=0.1)
         stack.enter_context(ThreadedServer(build_evolution(prober)[1], port=prober_port))
         await _answers(bot_url)
         env = two_server_env(listen, prober_url, bot_url, tmp_path)
@@ -270,16 +197,10 @@ def test_emulators_deliver_by_number_through_the_bot_and_a_dead_processor_drops_
     prober_url, bot_url = f"http://127.0.0.1:{prober_port}", f"http://127.0.0.1:{bot_port}"
     log = io.StringIO()
     with ExitStack() as stack:
-        dify = stack.enter_context(ThreadedServer(build_dify(DifyOptions(api_keys=(DIFY_KEY,)))[1]))
+        dify = dify_server(stack)
         common: dict[str, Any] = {"webhook_url": receiver.url, "time_scale": 0.1, "debounce_seconds": 0}
-        prober = EvolutionOptions(
-            api_key="k", instances=(), bare_instances=("sonda",), numbers=(("sonda", PROBER),),
-            peers=(bot_url,), **common,
-        )  # fmt: skip
-        bot = EvolutionOptions(
-            api_key="k", instances=("loja",), numbers=(("loja", BOT),), peers=(prober_url,),
-            dify_url=dify.url + "/v1", dify_api_key=DIFY_KEY, **common,
-        )  # fmt: skip
+        prober = prober_options(bot_url, api_key="k", **common)
+        bot = bot_options(prober_url, dify.url, api_key="k", **common)
         stack.enter_context(ThreadedServer(build_evolution(prober)[1], port=prober_port))
         bot_sim, bot_app = build_evolution(bot, log=SimLog(log))
         stack.enter_context(ThreadedServer(bot_app, port=bot_port))

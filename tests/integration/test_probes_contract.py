@@ -19,6 +19,7 @@ from tests.integration.stack import DIFY_KEY, EVOLUTION_KEY, running_stack
 from watchdog.clients.dify import DifyClient
 from watchdog.clients.evolution import EvolutionClient
 from watchdog.errors import UpstreamAuthError, UpstreamHTTPError
+from watchdog.integrations import DIFY
 
 pytestmark = pytest.mark.integration
 
@@ -87,9 +88,9 @@ async def test_evolution_auth_and_unknown_instance_envelopes(target: Target, htt
 async def test_evolution_dify_bots_and_sessions_parse(target: Target, http: httpx.AsyncClient) -> None:
     client = EvolutionClient(http, target.evolution_url, target.evolution_key, timeout=5)
     for row in await client.instances():
-        for bot in await client.dify_bots(row.name):
+        for bot in await client.chatbots.bots(DIFY, row.name):
             assert bot.bot_type in {"chatBot", "textGenerator", "agent", "workflow"}
-            for session in await client.dify_sessions(row.name, bot.id):
+            for session in await client.chatbots.sessions(DIFY, row.name, bot.id):
                 assert session.status in {"opened", "paused", "closed"}
 
 

@@ -1,7 +1,8 @@
 """Typed calls to the Evolution API endpoints the watchdog reads (facts in shared/reference/evolution-api.md).
 
-Besides reads: session reset (changeStatus), instance restart and sendText. It never calls logout or
-delete (they destroy sessions and the message processor).
+Besides reads: instance restart, sendText and the webhook config; every bot integration's routes (the
+session reset through changeStatus among them) are `chatbots` (clients/chatbots.py). It never calls logout
+or delete (they destroy sessions and the message processor).
 """
 
 from __future__ import annotations
@@ -32,42 +33,6 @@ class InstanceRow:
     stored_status: str  # connectionStatus as persisted: may say open while the live state differs
     integration: str
     owner_jid: str = ""  # the paired WhatsApp account (instance.wuid); empty before the first pairing
-
-
-@dataclass(frozen=True)
-class DifyBot:
-    id: str
-    enabled: bool
-    bot_type: str
-    api_url: str
-    api_key: str  # secret: compared, never shown
-    # None = not set on the bot: Evolution falls back to the instance's Dify settings.
-    expire: int | None = None
-    keyword_finish: str | None = None
-    stop_bot_from_me: bool | None = None
-
-
-@dataclass(frozen=True)
-class DifySettings:
-    """`dify/fetchSettings`: the instance-wide defaults a bot's unset options fall back to."""
-
-    expire: int | None
-    keyword_finish: str | None
-    stop_bot_from_me: bool | None
-
-
-@dataclass(frozen=True)
-class BotSession:
-    id: str
-    remote_jid: str
-    session_id: str  # = remoteJid until Dify returns a conversation_id
-    status: str  # opened | paused | closed
-    await_user: bool
-    updated_at: str  # ISO 8601 as stored by Prisma
-
-    @property
-    def conversation_id(self) -> str | None:
-        return None if self.session_id == self.remote_jid else self.session_id
 
 
 @dataclass(frozen=True)
@@ -133,15 +98,6 @@ class EvolutionClient:
         body = await self._api.json("POST", f"/instance/restart/{_seg(instance)}", headers=self._headers)
         return body if isinstance(body, dict) else {}
 
-    async def change_dify_status(self, instance: str, remote_jid: str, status: str) -> None:
-        """`POST /dify/changeStatus/{i}`; status opened | paused | closed | delete."""
-        await self._api.json(
-            "POST",
-            f"/dify/changeStatus/{_seg(instance)}",
-            headers=self._headers,
-            json_body={"remoteJid": remote_jid, "status": status},
-        )
-
     async def send_text(self, instance: str, remote_jid: str, text: str) -> None:
         number = remote_jid.split("@", 1)[0] if remote_jid.endswith("@s.whatsapp.net") else remote_jid
         await self._api.json(
@@ -183,75 +139,11 @@ class EvolutionClient:
             },
         )
 
-    async def dify_settings(self, instance: str) -> DifySettings:
-        body = as_dict(
-            await self._api.json("GET", f"/dify/fetchSettings/{_seg(instance)}", headers=self._headers),
-            "evolution",
-            "dify/fetchSettings",
-        )
-        return DifySettings(
-            expire=_int_or_none(body.get("expire")),
-            keyword_finish=_str_or_none(body.get("keywordFinish")),
-            stop_bot_from_me=_bool_or_none(body.get("stopBotFromMe")),
-        )
-
-    async def dify_bots(self, instance: str) -> list[DifyBot]:
-        rows = await self._api.json("GET", f"/dify/find/{_seg(instance)}", headers=self._headers)
-        if rows is None:
-            return []
-        if not isinstance(rows, list):
-            raise UpstreamProtocolError("evolution", "dify/find did not return a list")
-        return [
-            DifyBot(
-                id=str(r["id"]),
-                enabled=bool(r.get("enabled", True)),
-                bot_type=str(r.get("botType") or ""),
-                api_url=str(r.get("apiUrl") or ""),
-                api_key=str(r.get("apiKey") or ""),
-                expire=_int_or_none(r.get("expire")),
-                keyword_finish=_str_or_none(r.get("keywordFinish")),
-                stop_bot_from_me=_bool_or_none(r.get("stopBotFromMe")),
-            )
-            for r in rows
-            if isinstance(r, dict) and r.get("id")
-        ]
-
-    async def dify_sessions(self, instance: str, bot_id: str) -> list[BotSession]:
-        rows = await self._api.json(
-            "GET", f"/dify/fetchSessions/{_seg(bot_id)}/{_seg(instance)}", headers=self._headers
-        )
-        if not isinstance(rows, list):
-            raise UpstreamProtocolError("evolution", "dify/fetchSessions did not return a list")
-        return [_session(r) for r in rows if isinstance(r, dict) and r.get("remoteJid")]
-
 
 def evolution_client_for(http: httpx.AsyncClient, settings: Settings) -> EvolutionClient:
     return EvolutionClient(
         http, settings.evolution_url, settings.evolution_api_key, timeout=settings.probe_timeout_seconds
     )
-
-
-def _session(row: dict[str, Any]) -> BotSession:
-    return BotSession(
-        id=str(row.get("id") or ""),
-        remote_jid=str(row["remoteJid"]),
-        session_id=str(row.get("sessionId") or row["remoteJid"]),
-        status=str(row.get("status") or ""),
-        await_user=bool(row.get("awaitUser")),
-        updated_at=str(row.get("updatedAt") or ""),
-    )
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _str_or_none(value: Any) -> str | None:
-    return str(value) if isinstance(value, str) else None
-
-
-def _bool_or_none(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
 
 
 def _seg(value: str) -> str:

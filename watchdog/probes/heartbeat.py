@@ -165,29 +165,3 @@ class Heartbeat:
             "deadline_seconds": self.tracker.deadline,
             **self.tracker.view(),
         }
-
-
-def heartbeat_for(
-    settings: Settings,
-    http: httpx.AsyncClient,
-    clock: Clock,
-    metrics: Metrics,
-    *,
-    sessions: EvolutionExecutor,
-    state_of: Callable[[str], str | None],
-    watched: Callable[[], Collection[str]],
-    on_verdict: Callable[[], object],
-) -> Heartbeat | None:
-    """The heartbeat when WATCHDOG_E2E_FROM_INSTANCE is set, else None."""
-    if not settings.e2e_from_instance:
-        return None
-    return Heartbeat(
-        settings,
-        http,
-        clock,
-        metrics,
-        sessions=sessions,
-        state_of=state_of,
-        watched=watched,
-        on_verdict=on_verdict,
-    )

@@ -1,11 +1,11 @@
-"""Evolution 2.3.6's bot integrations other than Dify at work (Dify is sim/chatbot.py): the controller's
-`emit`, the base service's `process`, and the webhook-style bots' calls (Flowise, n8n, EvolutionBot,
-EvoAI). Typebot and OpenAI have services of their own (sim/typebot_service.py, sim/openai_service.py).
+"""Evolution 2.3.6's bot integrations at work: the controller's `emit`, the base service's `process`, and
+the factory of every integration's service (Dify sim/dify_service.py, Typebot sim/typebot_service.py, OpenAI
+sim/openai_service.py, the webhook-style bots sim/webhook_bots.py).
 
 Sources in src/api/integrations/chatbot/: base-chatbot.controller.ts `emit` (:788-949), chatbot.controller.ts
-(`emit` :74-107 calls every integration, none awaited; `getSession` :170-189; `processDebounce` :109-134),
-base-chatbot.service.ts (`process` :117-172, `initNewSession` :343-397) and each service's
-`sendMessageToBot`. Backends are called with no timeout (axios' default), as upstream does.
+(`emit` :74-107 calls every integration, none awaited; `getSession` :170-189; `processDebounce` :109-134;
+`findBotTrigger` :191-214), base-chatbot.service.ts (`process` :117-172, `initNewSession` :343-397) and each
+service's `sendMessageToBot`. Backends are called with no timeout (axios' default), as upstream does.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from watchdog.integrations import BY_NAME, Integration
+from watchdog.sim.bot_turn import RECORD_GONE, Inbound, Turn, send_reply
 from watchdog.sim.bots import Bot, Session, bots_of, cuid, merged_settings, settings_of
-from watchdog.sim.chatbot import RECORD_GONE, Inbound, send_reply
 from watchdog.sim.triggers import JsTypeError, find_bot_by_trigger, ignored
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class BotService:
         self.sim = sim
         self.integ = integ
         self.calls = 0
+        # userMessageDebounce is keyed by remoteJid alone: one contact's burst on two instances merges.
         self._debounce: dict[str, tuple[asyncio.TimerHandle, str | None]] = {}
 
     def log(self, level: str, message: Any, *, service: bool = True) -> None:
@@ -50,7 +51,7 @@ class BotService:
         self.sim.log.evolution(level, f"{self.integ.label}{part}", message)
 
     def concerned(self, inst: Instance) -> bool:
-        """Whether its emit can do anything here: it has a bot or a settings row on the instance."""
+        """Whether its emit can do anything here: it is enabled and has a bot or a settings row there."""
         return self.integ.name not in self.sim.disabled_integrations and (
             settings_of(inst, self.integ) is not None
             or any(b.integration == self.integ.name for b in inst.bots)
@@ -84,7 +85,7 @@ class BotService:
 
         async def run(content: str | None) -> None:
             try:
-                await self.process_bot(inst, bot, session, merged, msg, content)
+                await self.process_bot(Turn(inst, msg, bot, merged, content), session)
             except AxiosError as exc:  # thrown past the service: emit's catch logs it (:946-948)
                 self.log("ERROR", {"message": str(exc), "status": exc.status}, service=False)
 
@@ -106,13 +107,14 @@ class BotService:
     def _find_bot(
         self, inst: Instance, content: str | None, session: Session | None, settings: dict[str, Any] | None
     ) -> Bot | None:
-        """Another integration's session names a bot this table does not have: no bot, then the fallback.
-        n8n reads `settings.fallbackId`, a column N8nSetting lacks (n8n.controller.ts:35-37): never one."""
-        mine = bots_of(inst, self.integ)
+        """A session names its bot, looked up by id in this integration's table (another integration's bot
+        id finds none, whatever the session's status); without one the triggers choose; then the settings'
+        fallback bot. n8n reads `settings.fallbackId`, a column N8nSetting lacks (n8n.controller.ts:35-37):
+        never one."""
         if session is None:
-            bot = find_bot_by_trigger(mine, content)
+            bot = find_bot_by_trigger(bots_of(inst, self.integ), content)
         else:
-            bot = next((b for b in mine if b.id == session.bot_id), None)
+            bot = self.sim.bot_by_id(session.bot_id or "", self.integ.name)
         fallback = (settings or {}).get(self.integ.settings_fallback) if self.integ.name != "n8n" else None
         if bot is None and fallback:
             bot = self.sim.bot_by_id(str(fallback), self.integ.name)
@@ -121,15 +123,20 @@ class BotService:
     def _debounced(
         self, jid: str, content: str | None, seconds: float, run: Callable[[str | None], Awaitable[None]]
     ) -> None:
+        """`processDebounce`: a burst is joined by newlines (undefined parts as `undefined`) and run once."""
         pending = self._debounce.pop(jid, None)
         message = content
         if pending is not None:
             pending[0].cancel()
-            message = f"{pending[1] or 'undefined'}\n{content or 'undefined'}"
-        handle = asyncio.get_running_loop().call_later(
-            seconds * self.sim.time_scale,
-            lambda: self.sim.spawn(run(self._debounce.pop(jid, (None, message))[1])),
-        )
+            message = f"{_js(pending[1])}\n{_js(content)}"
+            self.log("LOG", f"message debounced: {message}", service=False)
+
+        def fire() -> None:
+            joined = self._debounce.pop(jid, (None, message))[1]
+            self.log("LOG", f"Debounce complete. Processing message: {_js(joined)}", service=False)
+            self.sim.spawn(run(joined))
+
+        handle = asyncio.get_running_loop().call_later(seconds * self.sim.time_scale, fire)
         self._debounce[jid] = (handle, message)
 
     def cancel_debounces(self) -> None:
@@ -139,54 +146,51 @@ class BotService:
 
     # ---- the base service's process -------------------------------------------------------------------
 
-    async def process_bot(
-        self,
-        inst: Instance,
-        bot: Bot,
-        session: Session | None,
-        settings: dict[str, Any],
-        msg: Inbound,
-        content: str | None,
-    ) -> None:
+    async def process_bot(self, turn: Turn, session: Session | None) -> None:
         try:
             if session is None:  # initNewSession: created opened, awaitUser false; no update after the call
-                session = self.new_session(inst, bot, msg)
-                await self.send_to_bot(inst, session, settings, bot, msg, content)
+                await self.send_to_bot(turn, self.new_session(turn))
                 return
             if session.status == "paused":
                 return
-            if content is None:
+            if turn.content is None:
                 raise AxiosError(str(JsTypeError("toLowerCase")))
-            finish = settings.get("keywordFinish") or ""
-            if finish and content.lower().strip() == finish.lower():
+            finish = turn.settings.get("keywordFinish") or ""
+            if finish and turn.content.lower().strip() == finish.lower():
                 session.status = "closed"
                 self.sim.touch(session)
                 return
-            if not await self.send_to_bot(inst, session, settings, bot, msg, content):
-                return
-            if inst.sessions.get(msg.remote_jid) is not session:
+            if await self.send_to_bot(turn, session) and not self.answered(turn, session):
                 raise AxiosError(RECORD_GONE)  # deleted meanwhile: the update throws
-            session.status, session.await_user = "opened", True
-            self.sim.touch(session)
         except AxiosError as exc:
             self.log("ERROR", f"Error in process: {exc}")
 
-    def new_session(self, inst: Instance, bot: Bot, msg: Inbound) -> Session:
-        jid = msg.remote_jid
-        session = Session(cuid(), jid, jid, bot.id, msg.push_name, type=self.integ.session_type)
-        inst.sessions[jid] = session
+    def new_session(self, turn: Turn) -> Session:
+        session = Session(
+            cuid(), turn.jid, turn.jid, turn.bot.id, turn.msg.push_name, type=self.integ.session_type
+        )
+        turn.inst.sessions[turn.jid] = session
         self.sim.touch(session)
         return session
 
-    async def send_to_bot(
-        self,
-        inst: Instance,
-        session: Session,
-        settings: dict[str, Any],
-        bot: Bot,
-        msg: Inbound,
-        content: str | None,
-    ) -> bool:
+    def answered(self, turn: Turn, session: Session) -> bool:
+        """The session, if still the contact's, is opened and awaits the user; False when it is gone."""
+        if turn.inst.sessions.get(turn.jid) is not session:
+            return False
+        session.status, session.await_user = "opened", True
+        self.sim.touch(session)
+        return True
+
+    def end_session(self, turn: Turn, session: Session) -> None:
+        """The bot is done with the contact: with keepOpen the session is closed, else its row goes."""
+        if turn.settings.get("keepOpen"):
+            session.status = "closed"
+            self.sim.touch(session)
+        elif turn.inst.sessions.get(turn.jid) is session:
+            del turn.inst.sessions[turn.jid]
+            self.sim.persist()
+
+    async def send_to_bot(self, turn: Turn, session: Session) -> bool:
         """One turn; False when it never ends (the reply cannot be sent)."""
         raise NotImplementedError
 
@@ -207,19 +211,28 @@ class BotService:
             )
         return data
 
-    async def reply(self, inst: Instance, jid: str, text: str, settings: dict[str, Any]) -> bool:
-        return await send_reply(self.sim, inst, jid, text, settings)
+    async def reply(self, turn: Turn, text: str, settings: dict[str, Any] | None = None) -> bool:
+        """The answer to the contact, with the turn's settings unless others are given."""
+        return await send_reply(
+            self.sim, turn.inst, turn.jid, text, turn.settings if settings is None else settings
+        )
+
+
+def _js(value: str | None) -> str:
+    return "undefined" if value is None else value
 
 
 def bot_services(sim: EvolutionSim) -> dict[str, BotService]:
+    """Every integration's service, by integration name."""
+    from watchdog.sim.dify_service import DifyService
     from watchdog.sim.openai_service import OpenaiService
     from watchdog.sim.typebot_service import TypebotService
     from watchdog.sim.webhook_bots import WEBHOOK_BOTS
 
-    services: dict[str, BotService] = {
-        "typebot": TypebotService(sim, BY_NAME["typebot"]),
-        "openai": OpenaiService(sim, BY_NAME["openai"]),
+    kinds: dict[str, type[BotService]] = {
+        "dify": DifyService,
+        "typebot": TypebotService,
+        "openai": OpenaiService,
+        **WEBHOOK_BOTS,
     }
-    for name, kind in WEBHOOK_BOTS.items():
-        services[name] = kind(sim, BY_NAME[name])
-    return services
+    return {name: kind(sim, BY_NAME[name]) for name, kind in kinds.items()}

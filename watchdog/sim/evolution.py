@@ -26,8 +26,8 @@ import httpx
 from watchdog.integrations import DIFY, Integration
 from watchdog.sim import store
 from watchdog.sim.bot_services import EMIT_ORDER, bot_services
+from watchdog.sim.bot_turn import Inbound
 from watchdog.sim.bots import Bot, Session, bots_settings, change_status, cuid, settings_row
-from watchdog.sim.chatbot import DifyIntegration, Inbound
 from watchdog.sim.faults import FaultSet, FaultType
 from watchdog.sim.logfmt import SimLog
 from watchdog.sim.messages import bot_content, message_data, new_message_id, reply_data
@@ -128,8 +128,7 @@ class EvolutionSim:
         self.reconnect_seconds = reconnect_seconds
         self.time_scale = time_scale
         self.instances: dict[str, Instance] = {}
-        self.dify = DifyIntegration(self)
-        self.bot_services = bot_services(self)  # the other bot integrations (sim/bot_services.py)
+        self.bot_services = bot_services(self)  # every bot integration at work (sim/bot_services.py)
         self.disabled_integrations: set[str] = set()  # `<label> is disabled` (their ENABLED setting off)
         self.network = Network(self, peers)  # instances write to each other by number (sim/network.py)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -140,7 +139,7 @@ class EvolutionSim:
 
     @property
     def dify_calls(self) -> int:
-        return self.dify.calls
+        return self.bot_services["dify"].calls
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -313,9 +312,7 @@ class EvolutionSim:
         content = bot_content(kind, text, msg_id)
         inbound = Inbound(jid, from_me, data["pushName"], kind, content, msg_id, base64)
         for name in EMIT_ORDER:  # chatbot.controller.ts:94-106: every integration, none awaited
-            if name == "dify":
-                self.spawn(self.dify.emit(inst, inbound))
-            elif self.bot_services[name].concerned(inst):  # one with no bot and no settings does nothing
+            if self.bot_services[name].concerned(inst):  # off, or no bot and no settings: it does nothing
                 self.spawn(self.bot_services[name].emit(inst, inbound))
         return "delivered"
 
@@ -379,7 +376,6 @@ class EvolutionSim:
     async def aclose(self) -> None:
         for inst in self.instances.values():
             self._cancel(inst)
-        self.dify.cancel_debounces()
         for service in self.bot_services.values():
             service.cancel_debounces()
         for task in list(self._tasks):

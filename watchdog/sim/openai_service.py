@@ -13,16 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from watchdog.sim.bot_services import BotService
+from watchdog.sim.bot_turn import Turn
 from watchdog.sim.bots import Bot, Session
-from watchdog.sim.chatbot import Inbound
-
-if TYPE_CHECKING:
-    from watchdog.sim.evolution import Instance
 
 SDK_TIMEOUT_SECONDS = 600.0
 SDK_RETRIES = 2
@@ -32,15 +29,8 @@ RETRIED = (408, 409, 429)
 class OpenaiService(BotService):
     base_url = "https://api.openai.com/v1"  # OPENAI_BASE_URL in Evolution's environment
 
-    async def process_bot(
-        self,
-        inst: Instance,
-        bot: Bot,
-        session: Session | None,
-        settings: dict[str, Any],
-        msg: Inbound,
-        content: str | None,
-    ) -> None:
+    async def process_bot(self, turn: Turn, session: Session | None) -> None:
+        bot, settings, content = turn.bot, turn.settings, turn.content
         creds = next(
             (
                 c
@@ -57,15 +47,11 @@ class OpenaiService(BotService):
         if content is not None and finish and content.lower().strip() == finish.lower():
             if session is None:
                 self.log("ERROR", "Error in process: Cannot read properties of null (reading 'id')")
-            elif settings.get("keepOpen"):
-                session.status = "closed"
-                self.sim.touch(session)
-            elif inst.sessions.get(session.remote_jid) is session:
-                del inst.sessions[session.remote_jid]
-                self.sim.persist()
+            else:
+                self.end_session(turn, session)
             return
         if session is None:
-            session = self.new_session(inst, bot, msg)  # createNewSession + initNewSession (awaitUser false)
+            session = self.new_session(turn)  # createNewSession + initNewSession (awaitUser false)
         elif session.status == "paused":
             session.status, session.await_user = "opened", True  # and this message is dropped
             self.sim.touch(session)
@@ -73,14 +59,12 @@ class OpenaiService(BotService):
         if str(bot.extra.get("botType")) != "chatCompletion":
             self.log("ERROR", "Error in sendMessageToBot: assistant bots are not emulated")
             return
-        answer = await self._completion(inst, bot, session, str(creds.get("apiKey") or ""), content or "")
-        if answer and not await self.reply(inst, msg.remote_jid, answer, settings):
+        answer = await self._completion(bot, session, str(creds.get("apiKey") or ""), content or "")
+        if answer and not await self.reply(turn, answer):
             return
-        if inst.sessions.get(msg.remote_jid) is session:  # openai.service.ts:246-254
-            session.status, session.await_user = "opened", True
-            self.sim.touch(session)
+        self.answered(turn, session)  # openai.service.ts:246-254
 
-    async def _completion(self, inst: Instance, bot: Bot, session: Session, key: str, content: str) -> str:
+    async def _completion(self, bot: Bot, session: Session, key: str, content: str) -> str:
         history = _history(session.context) if session.status == "opened" else []
         system = [{"role": "system", "content": m} for m in bot.extra.get("systemMessages") or []]
         asked = {"role": "user", "content": [{"type": "text", "text": content}]}

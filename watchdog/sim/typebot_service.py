@@ -17,80 +17,69 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from watchdog.sim.bot_services import AxiosError, BotService
+from watchdog.sim.bot_turn import Turn
 from watchdog.sim.bots import Bot, Session, cuid
-from watchdog.sim.chatbot import Inbound
-
-if TYPE_CHECKING:
-    from watchdog.sim.evolution import Instance
 
 
 class TypebotService(BotService):
-    async def process_bot(
-        self,
-        inst: Instance,
-        bot: Bot,
-        session: Session | None,
-        settings: dict[str, Any],
-        msg: Inbound,
-        content: str | None,
-    ) -> None:
-        expire = int(settings.get("expire") or 0)
+    async def process_bot(self, turn: Turn, session: Session | None) -> None:
+        expire = int(turn.settings.get("expire") or 0)
         if session is not None and expire > 0 and self._idle_minutes(session) > expire:
-            self._finish(inst, session, settings)
-            await self._fresh(inst, bot, settings, msg, content)
+            self.end_session(turn, session)
+            await self._fresh(turn)
             return
         if session is not None and session.status != "opened":
             return
         if session is None:
-            await self._fresh(inst, bot, settings, msg, content)
+            await self._fresh(turn)
             return
         session.status, session.await_user = "opened", False
         self.sim.touch(session)
-        if await self._unknown_or_finish(inst, session, settings, msg, content):
+        if await self._unknown_or_finish(turn, session):
             return
         parts = session.session_id.split("-")
         sid = parts[1] if len(parts) > 1 else "undefined"
-        data = await self.post(f"{self._url(bot)}/api/v1/sessions/{sid}/continueChat", {"message": content})
-        await self._messages(inst, session, settings, data)
+        await self._messages(turn, session, await self._continue(turn, sid))
 
-    async def _fresh(
-        self, inst: Instance, bot: Bot, settings: dict[str, Any], msg: Inbound, content: str | None
-    ) -> None:
+    async def _fresh(self, turn: Turn) -> None:
         """startChat; its messages go out, else the contact's message goes to continueChat (:767-902)."""
-        data, session = await self._start(inst, bot, msg)
+        data, session = await self._start(turn)
         if data and data.get("messages"):
             if session is not None:
-                await self._messages(inst, session, settings, data)
+                await self._messages(turn, session, data)
             return
-        if session is not None and await self._unknown_or_finish(inst, session, settings, msg, content):
+        if session is not None and await self._unknown_or_finish(turn, session):
             return
         sid = data.get("sessionId") if data else None
         try:
-            answer = await self.post(
-                f"{self._url(bot)}/api/v1/sessions/{sid or 'undefined'}/continueChat", {"message": content}
-            )
+            answer = await self._continue(turn, str(sid or "undefined"))
         except AxiosError as exc:
             self.log("ERROR", {"message": str(exc), "status": exc.status})
             return
         if session is not None:
-            await self._messages(inst, session, settings, answer)
+            await self._messages(turn, session, answer)
 
-    async def _start(
-        self, inst: Instance, bot: Bot, msg: Inbound
-    ) -> tuple[dict[str, Any] | None, Session | None]:
+    async def _continue(self, turn: Turn, sid: str) -> Any:
+        """`continueChat` with the contact's message."""
+        return await self.post(
+            f"{_url(turn.bot)}/api/v1/sessions/{sid}/continueChat", {"message": turn.content}
+        )
+
+    async def _start(self, turn: Turn) -> tuple[dict[str, Any] | None, Session | None]:
         """`createNewSession`: startChat with the prefilled variables; a row only when it names a session."""
+        msg, bot = turn.msg, turn.bot
         variables = {
             "remoteJid": msg.remote_jid,
             "pushName": msg.push_name,
-            "instanceName": inst.name,
+            "instanceName": turn.inst.name,
             "serverUrl": self.sim.webhooks.server_url,
             "apiKey": self.sim.api_key,  # the global key (typebot.service.ts:103)
             "ownerJid": None,
         }
-        url = f"{self._url(bot)}/api/v1/typebots/{bot.extra.get('typebot')}/startChat"
+        url = f"{_url(bot)}/api/v1/typebots/{bot.extra.get('typebot')}/startChat"
         try:
             data = await self.post(url, {"prefilledVariables": variables})
         except AxiosError as exc:
@@ -103,33 +92,32 @@ class TypebotService(BotService):
             rand = str(secrets.randbelow(10**10))
             session = Session(cuid(), msg.remote_jid, f"{rand}-{data['sessionId']}", bot.id, msg.push_name)
             session.type = "typebot"
-            inst.sessions[msg.remote_jid] = session
+            turn.inst.sessions[msg.remote_jid] = session
             self.sim.touch(session)
         return data, session
 
-    async def _unknown_or_finish(
-        self, inst: Instance, session: Session, settings: dict[str, Any], msg: Inbound, content: str | None
-    ) -> bool:
+    async def _unknown_or_finish(self, turn: Turn, session: Session) -> bool:
         """No text: the unknown message. The finish keyword: the session ends. True when either applied."""
+        content = turn.content
         if not content:
-            unknown = settings.get("unknownMessage")
+            unknown = turn.settings.get("unknownMessage")
             if unknown:
-                await self.reply(inst, msg.remote_jid, str(unknown), _typebot_settings(settings))
+                await self.reply(turn, str(unknown), _typebot_settings(turn.settings))
             return True
-        finish = settings.get("keywordFinish")
+        finish = turn.settings.get("keywordFinish")
         if finish and content.lower() == str(finish).lower():
-            self._finish(inst, session, settings)
+            self.end_session(turn, session)
             return True
         return False
 
-    async def _messages(self, inst: Instance, session: Session, settings: dict[str, Any], data: Any) -> None:
+    async def _messages(self, turn: Turn, session: Session, data: Any) -> None:
         """`sendWAMessage` -> `processMessages`: bubbles out, then the session waits for input or ends."""
         data = data if isinstance(data, dict) else {}
         for message in data.get("messages") or ():
             text = _rich_text(message)
-            if text and not await self.reply(inst, session.remote_jid, text, _typebot_settings(settings)):
+            if text and not await self.reply(turn, text, _typebot_settings(turn.settings)):
                 return  # the reply never went out: the turn never ends
-        if inst.sessions.get(session.remote_jid) is not session:
+        if turn.inst.sessions.get(turn.jid) is not session:
             self.sim.log.raw(
                 "Erro ao processar mensagens: PrismaClientKnownRequestError: Record to update not found."
             )
@@ -138,24 +126,15 @@ class TypebotService(BotService):
             session.await_user = True
             self.sim.touch(session)
         else:
-            self._finish(inst, session, settings)
-
-    def _finish(self, inst: Instance, session: Session, settings: dict[str, Any]) -> None:
-        """keepOpen: closed; else the session row goes."""
-        if settings.get("keepOpen"):
-            session.status = "closed"
-            self.sim.touch(session)
-        elif inst.sessions.get(session.remote_jid) is session:
-            del inst.sessions[session.remote_jid]
-            self.sim.persist()
+            self.end_session(turn, session)
 
     def _idle_minutes(self, session: Session) -> int:
         """Whole minutes since the row's updatedAt, in upstream's time (the emulator's scale undone)."""
         return math.floor((time.time() - session.updated_at) / 60 / self.sim.time_scale)
 
-    @staticmethod
-    def _url(bot: Bot) -> str:
-        return str(bot.extra.get("url") or "").rstrip("/")
+
+def _url(bot: Bot) -> str:
+    return str(bot.extra.get("url") or "").rstrip("/")
 
 
 def _typebot_settings(settings: dict[str, Any]) -> dict[str, Any]:

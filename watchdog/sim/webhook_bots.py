@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import base64
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from watchdog.sim.bot_services import AxiosError, BotService
-from watchdog.sim.bots import Bot, Session
-from watchdog.sim.chatbot import Inbound
-
-if TYPE_CHECKING:
-    from watchdog.sim.evolution import Instance
+from watchdog.sim.bot_turn import Turn
+from watchdog.sim.bots import Session
 
 
 class _Webhook(BotService):
-    def vars(self, inst: Instance, msg: Inbound) -> dict[str, Any]:
+    def vars(self, turn: Turn) -> dict[str, Any]:
+        inst, msg = turn.inst, turn.msg
         return {
             "remoteJid": msg.remote_jid,
             "pushName": msg.push_name,
@@ -33,22 +31,27 @@ class _Webhook(BotService):
             "apiKey": inst.token,
         }
 
+    def endpoint(self, turn: Turn, what: str) -> str:
+        """The bot's backend URL (its first backend column); without one the turn ends, logged."""
+        url = str(turn.bot.extra.get(self.integ.backend[0]) or "")
+        if not url:
+            self.log("ERROR", f"No {what} endpoint defined")
+        return url
+
+    @staticmethod
+    def bearer(turn: Turn) -> dict[str, str]:
+        key = turn.bot.extra.get("apiKey")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
 
 class N8nService(_Webhook):
-    async def send_to_bot(
-        self,
-        inst: Instance,
-        session: Session,
-        settings: dict[str, Any],
-        bot: Bot,
-        msg: Inbound,
-        content: str | None,
-    ) -> bool:
+    async def send_to_bot(self, turn: Turn, session: Session) -> bool:
+        bot, msg, content = turn.bot, turn.msg, turn.content
         if content is None:
             self.log("ERROR", "TypeError: Cannot read properties of undefined (reading 'includes')")
             return True
         body = {"chatInput": content, "sessionId": session.session_id, "keyId": msg.msg_id}
-        body.update(self.vars(inst, msg))
+        body.update(self.vars(turn))
         headers = {}
         user, password = bot.extra.get("basicAuthUser"), bot.extra.get("basicAuthPass")
         if user and password:
@@ -59,63 +62,47 @@ class N8nService(_Webhook):
             self.log("ERROR", exc.data if exc.data is not None else str(exc))
             return True
         answer = data.get("output") or data.get("answer") if isinstance(data, dict) else None
-        if answer and not await self.reply(inst, msg.remote_jid, str(answer), settings):
+        if answer and not await self.reply(turn, str(answer)):
             return False
-        if inst.sessions.get(msg.remote_jid) is session:  # n8n.service.ts:83-91
-            session.status, session.await_user = "opened", True
-            self.sim.touch(session)
+        self.answered(turn, session)  # n8n.service.ts:83-91
         return True
 
 
 class FlowiseService(_Webhook):
-    async def send_to_bot(
-        self,
-        inst: Instance,
-        session: Session,
-        settings: dict[str, Any],
-        bot: Bot,
-        msg: Inbound,
-        content: str | None,
-    ) -> bool:
+    async def send_to_bot(self, turn: Turn, session: Session) -> bool:
+        msg, content = turn.msg, turn.content
         if content is None:
             raise AxiosError("TypeError: Cannot read properties of undefined (reading 'includes')")
         body = {
             "question": content,
             "overrideConfig": {
                 "sessionId": msg.remote_jid,
-                "vars": {"messageId": msg.msg_id, **self.vars(inst, msg)},
+                "vars": {"messageId": msg.msg_id, **self.vars(turn)},
             },
         }
-        key = bot.extra.get("apiKey")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        if not bot.extra.get("apiUrl"):
-            self.log("ERROR", "No Flowise endpoint defined")
+        url = self.endpoint(turn, "Flowise")
+        if not url:
             return True
-        data = await self.post(str(bot.extra["apiUrl"]), body, headers)  # no try/catch: process logs it
+        data = await self.post(url, body, self.bearer(turn))  # no try/catch: process logs it
         answer = data.get("text") if isinstance(data, dict) else None
-        return not answer or await self.reply(inst, msg.remote_jid, str(answer), settings)
+        return not answer or await self.reply(turn, str(answer))
 
 
 class EvolutionBotService(_Webhook):
-    async def send_to_bot(
-        self,
-        inst: Instance,
-        session: Session,
-        settings: dict[str, Any],
-        bot: Bot,
-        msg: Inbound,
-        content: str | None,
-    ) -> bool:
-        if not bot.extra.get("apiUrl"):
-            self.log("ERROR", "No Evolution Bot endpoint defined")
+    async def send_to_bot(self, turn: Turn, session: Session) -> bool:
+        msg, url = turn.msg, self.endpoint(turn, "Evolution Bot")
+        if not url:
             return True
-        inputs = {"sessionId": session.id, **self.vars(inst, msg)}
+        inputs = {"sessionId": session.id, **self.vars(turn)}
         conversation = None if session.session_id == msg.remote_jid else session.session_id
-        body = {"inputs": inputs, "query": content, "conversation_id": conversation, "user": msg.remote_jid}
-        key = bot.extra.get("apiKey")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        body = {
+            "inputs": inputs,
+            "query": turn.content,
+            "conversation_id": conversation,
+            "user": msg.remote_jid,
+        }
         try:
-            data = await self.post(str(bot.extra["apiUrl"]), body, headers)
+            data = await self.post(url, body, self.bearer(turn))
         except AxiosError as exc:
             self.log("ERROR", f"Error in sendMessageToBot: {exc}")
             return True
@@ -130,25 +117,17 @@ class EvolutionBotService(_Webhook):
         if not answer:
             self.log("WARN", "[EvolutionBot] No message content received from bot response")
             return True
-        return await self.reply(inst, msg.remote_jid, str(answer), settings)
+        return await self.reply(turn, str(answer))
 
 
 class EvoaiService(_Webhook):
-    async def send_to_bot(
-        self,
-        inst: Instance,
-        session: Session,
-        settings: dict[str, Any],
-        bot: Bot,
-        msg: Inbound,
-        content: str | None,
-    ) -> bool:
-        if not bot.extra.get("agentUrl"):
-            self.log("ERROR", "No EvoAI endpoint defined")
+    async def send_to_bot(self, turn: Turn, session: Session) -> bool:
+        msg, url = turn.msg, self.endpoint(turn, "EvoAI")
+        if not url:
             return True
         message = {
             "role": "user",
-            "parts": [{"type": "text", "text": content}],
+            "parts": [{"type": "text", "text": turn.content}],
             "messageId": msg.remote_jid.split("@")[0],
             "metadata": {
                 "messageKey": {"remoteJid": msg.remote_jid, "fromMe": msg.from_me, "id": msg.msg_id}
@@ -158,16 +137,16 @@ class EvoaiService(_Webhook):
             "jsonrpc": "2.0",
             "id": f"req-{secrets.token_hex(4)}",
             "method": "message/send",
-            "params": {"contextId": session.session_id, "message": message, "metadata": self.vars(inst, msg)},
+            "params": {"contextId": session.session_id, "message": message, "metadata": self.vars(turn)},
         }
-        headers = {"x-api-key": str(bot.extra.get("apiKey") or "")}
+        headers = {"x-api-key": str(turn.bot.extra.get("apiKey") or "")}
         try:
-            data = await self.post(str(bot.extra["agentUrl"]), body, headers)
+            data = await self.post(url, body, headers)
         except AxiosError as exc:
             self.log("ERROR", f"[EvoAI] Error sending message: {exc.data if exc.data is not None else exc}")
             return True
         answer = _artifact_text(data)
-        return not answer or await self.reply(inst, msg.remote_jid, answer, settings)
+        return not answer or await self.reply(turn, answer)
 
 
 def _artifact_text(data: Any) -> str:
