@@ -27,7 +27,6 @@ QUIET_HEALTHY = Script(
             (600, "evolution:slow_root seconds=30 lasts=240"),
             (900, "evolution:slow seconds=2 lasts=240"),
             (1200, "evolution:restart_by_hand"),
-            (1400, "dify:truncate_stream lasts=200"),
             (1650, "evolution:socket_closed instance=suporte reconnect_after=10"),
         )
     ),

@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.decisions import NOTHING, QUIET_HEALTHY, SOAK, Row, needless, rows, wrong_target
 from benchmarks.report import Figure, Report
 from benchmarks.sides import BaselineSide, WatchdogSide
-from benchmarks.trials import Outcome, Script, Side, run_trials
+from benchmarks.trials import STARTS_AT_ONCE, Outcome, Script, Side, run_trials
 
 SIDES: dict[str, Callable[[], Side]] = {
     "watchdog (defaults)": WatchdogSide,
@@ -106,7 +106,8 @@ async def _all(
 ) -> dict[str, dict[str, Outcome | BaseException]]:
     """Every side's trials at once (each trial its own pair of containers)."""
     at_once = len(scripts)
-    runs = [run_trials(scripts, factor, side, at_once=at_once) for side in sides.values()]
+    starting = asyncio.Semaphore(STARTS_AT_ONCE)  # shared: the sides' start-ups take turns too
+    runs = [run_trials(scripts, factor, side, at_once=at_once, starting=starting) for side in sides.values()]
     done = await asyncio.gather(*runs)
     return dict(zip(sides, done, strict=True))
 

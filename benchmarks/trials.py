@@ -31,6 +31,7 @@ from watchdog.demo.phases import WEBHOOK_EVENTS, Controls, _forgetful_dify, _ima
 DOCKER_URL = "unix:///var/run/docker.sock"
 LOW_PORTS = (20000, 32768)
 START_ATTEMPTS = 3
+STARTS_AT_ONCE = 4
 CUSTOMER_PACE = 2.0  # seconds between customers' messages, at the defaults
 STALL = 60.0  # a customer waiting longer than WATCHDOG_STALL_SECONDS's default was cut off
 WARMUP = 100.0  # healthy traffic before the fault (the watchdog learns each instance's inbound pace)
@@ -163,7 +164,10 @@ class Side(Protocol):
 class Trial:
     """One script, one emulator pair, one side; `run()` returns the Outcome."""
 
-    def __init__(self, script: Script, factor: float, workdir: Path, side: Side) -> None:
+    def __init__(
+        self, script: Script, factor: float, workdir: Path, side: Side, starting: asyncio.Semaphore
+    ) -> None:
+        self.starting = starting  # start-ups one few at a time: dozens of interpreters at once time out
         self.script = script
         self.factor = factor
         self.workdir = workdir
@@ -187,7 +191,8 @@ class Trial:
         self.emulators.workdir.mkdir(parents=True, exist_ok=True)
         for attempt in range(START_ATTEMPTS):
             try:
-                await asyncio.to_thread(self.emulators.start)
+                async with self.starting:
+                    await asyncio.to_thread(self.emulators.start)
                 break
             except RuntimeError:
                 await asyncio.to_thread(self.emulators.stop)
@@ -204,7 +209,8 @@ class Trial:
         supervisor = asyncio.create_task(self.emulators.supervise())
         try:
             async with WebhookEar() as ear, httpx.AsyncClient(timeout=10, trust_env=False) as http:
-                await self.side.start(self, ear)
+                async with self.starting:
+                    await self.side.start(self, ear)
                 controls = Controls(http, self.emulators.evolution_url, self.emulators.dify_url)
                 await controls.set_webhooks(ear.url)
                 for instance in self.side.webhook_instances:  # a prober's webhooks come here too
@@ -287,17 +293,19 @@ async def run_trials(
     side: Callable[[], Side],
     *,
     at_once: int = 4,
+    starting: asyncio.Semaphore | None = None,
 ) -> dict[str, Outcome | BaseException]:
     """Every (label, script) in its own trial against a fresh `side()`, `at_once` side by side, the
     longest first."""
     gate = asyncio.Semaphore(at_once)
+    starting = starting or asyncio.Semaphore(STARTS_AT_ONCE)
     root = Path(tempfile.mkdtemp(prefix="evo-watchdog-trials-"))
 
     async def one(index: int, script: Script) -> Outcome:
         async with gate:
             workdir = root / f"trial-{index}"
             workdir.mkdir()
-            return await Trial(script, factor, workdir, side()).run()
+            return await Trial(script, factor, workdir, side(), starting).run()
 
     order = sorted(range(len(scripts)), key=lambda i: -scripts[i][1].watch)
     results = await asyncio.gather(*(one(i, scripts[i][1]) for i in order), return_exceptions=True)

@@ -25,12 +25,16 @@ def stalled(contact: str, instance: str = "loja") -> Finding:
 class Canary:
     """Answers what it is told, counting the calls."""
 
+    threshold = 5.0
+
     def __init__(self, result: ProbeResult) -> None:
         self.result = result
         self.calls = 0
+        self.patience: list[float | None] = []
 
-    async def run(self) -> ProbeResult:
+    async def run(self, *, patience: float | None = None) -> ProbeResult:
         self.calls += 1
+        self.patience.append(patience)
         return self.result
 
 
@@ -65,6 +69,7 @@ async def test_it_asks_once_per_stall_window_and_shows_the_verdict_while_the_sta
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert canary.calls == 1 and refreshed == [1]
+    assert canary.patience == [5.0]  # customers already waited: the verdict within the turnaround threshold
     kinds = [f.kind for f in diag.findings(BROAD, start=lambda: None, stall_seconds=60)]
     assert kinds == ["dify_canary_failed"]
     clock.advance(30)

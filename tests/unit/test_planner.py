@@ -360,6 +360,7 @@ def test_a_dify_app_or_model_failure_and_a_wrong_setting_go_to_a_person_never_a_
     assert start("dify_misconfigured") == [("human:dify_misconfigured:dify", Level.HUMAN)]
     # a canary that stalls (Dify hangs) is Dify's own fault: its restart is the repair
     assert start("dify_canary_failed", failure="stalled") == [("service:dify", Level.SERVICE)]
+    assert start("dify_canary_failed", failure="slow") == []  # answered within the stall time: reported
 
 
 EVO = Problem("service:evolution", "evolution", Level.SERVICE, kinds=("evolution_down",))

@@ -58,6 +58,7 @@ class ProbeSuite:
                 base_url=settings.dify_url,
                 api_key=settings.dify_api_key,
                 threshold=settings.turnaround_threshold_seconds,
+                patience=settings.stall_seconds,
                 connect_timeout=timeout,
             )
             if settings.dify_url and settings.dify_api_key

@@ -41,6 +41,8 @@ HUMAN_KINDS = {
 # A Dify that answers but whose app or model fails (the canary's HTTP 200 then an `error` event) is not
 # repaired by restarting Dify: someone must look at the app, the model provider or its quota.
 APP_FAILURES = {"app", "model"}
+# A canary answered, only late (over the turnaround threshold, within the stall time): slow, reported.
+SLOW = "slow"
 # error_burst escalates by the container it came from; `error` lines alone are not worth a restart.
 BURST_RULES_WORTH_A_RESTART = {
     "http_500",
@@ -111,6 +113,8 @@ def _problem(finding: Finding, dify_containers: Sequence[str]) -> Problem | None
     name = finding.target.partition(":")[2]
     kind = finding.kind
     app_failed = kind == "dify_canary_failed" and finding.evidence.get("failure") in APP_FAILURES
+    if kind == "dify_canary_failed" and finding.evidence.get("failure") == SLOW:
+        return None
     if kind in HUMAN_KINDS or app_failed:
         return Problem(
             f"human:{kind}:{finding.target}", "evolution", Level.HUMAN, kinds=(kind,), summary=finding.summary

@@ -80,7 +80,7 @@ class StallDiagnosis:
     async def _call(self, done: Callable[[], object]) -> None:
         assert self.canary is not None
         try:
-            self.result = await self.canary.run()
+            self.result = await self.canary.run(patience=self.canary.threshold)
         finally:
             self._task = None
         logger.info("stall diagnosis: the Dify canary {}", "answered" if self.result.ok else "failed")
