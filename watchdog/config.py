@@ -720,7 +720,10 @@ class Settings:
                 f"{E2E_MIN_INTERVAL_SECONDS:g} with the heartbeat on (WhatsApp may flag automated traffic)"
             )
         elif not self.e2e_to_number:
-            fault = "WATCHDOG_E2E_TO_NUMBER is invalid: the heartbeat needs the bot's number to write to"
+            fault = (
+                "WATCHDOG_E2E_TO_NUMBER='' is invalid: the heartbeat (WATCHDOG_E2E_FROM_INSTANCE) needs the "
+                "bot's number to write to"
+            )
         elif prober in self.evolution_instances or prober in dict(self.e2e_to_number):
             fault = (
                 f"WATCHDOG_E2E_FROM_INSTANCE={prober!r} is invalid: the prober must not be a watched bot "
@@ -768,12 +771,14 @@ def e2e_targets(pairs: tuple[tuple[str, str], ...], watched: Collection[str]) ->
 
 
 def _targets_fault(pairs: tuple[tuple[str, str], ...], watched: Collection[str]) -> str:
+    given = repr(",".join(f"{name}={number}" if name else number for name, number in pairs))
     if pairs and pairs[0][0] == "" and len(watched) != 1:
         return (
-            f"WATCHDOG_E2E_TO_NUMBER is invalid: a bare number needs exactly one watched instance, not "
-            f"{len(watched)}; write instance=number pairs"
+            f"WATCHDOG_E2E_TO_NUMBER={given} is invalid: a bare number needs exactly one watched instance, "
+            f"not {len(watched)}; write instance=number pairs"
         )
     unknown = sorted(name for name, _ in pairs if name and name not in watched)
     if unknown:
-        return f"WATCHDOG_E2E_TO_NUMBER is invalid: {', '.join(unknown)} not among the watched instances"
+        names = ", ".join(unknown)
+        return f"WATCHDOG_E2E_TO_NUMBER={given} is invalid: {names} not among the watched instances"
     return ""

@@ -79,6 +79,7 @@ def check(env: dict[str, str]) -> None:
 @example(env={"WATCHDOG_LISTEN": "127.0.0.1:" + "9" * 5000})
 @example(env={"EVOLUTION_URL": "http://[::1"})
 @example(env={"WATCHDOG_NOTIFY_URLS": f"json://user:{MARKER}@h/x bad"})
+@example(env={"WATCHDOG_E2E_FROM_INSTANCE": "0"})  # a relation: the heartbeat without a number
 def test_any_environment_resolves_or_refuses_in_one_line_without_secrets(env: dict[str, str]) -> None:
     check(env)
 

@@ -156,8 +156,8 @@ async def test_forged_instance_names_never_lead_to_an_action() -> None:
     with running_stack(EvolutionOptions(instances=("loja", "outra"), debounce_seconds=0)) as stack:
         real_restart, real_change = stack.evolution.restart, stack.evolution.change_status
         stack.evolution.restart = lambda name: calls.append(("restart", name)) or real_restart(name)  # type: ignore[method-assign]
-        stack.evolution.change_status = lambda name, jid, status: (  # type: ignore[method-assign]
-            calls.append(("change_status", name)) or real_change(name, jid, status)
+        stack.evolution.change_status = lambda name, *rest: (  # type: ignore[method-assign]
+            calls.append(("change_status", name)) or real_change(name, *rest)
         )
         settings = stack.settings(
             WATCHDOG_RECOVERY_MODE="auto",

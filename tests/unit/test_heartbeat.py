@@ -271,13 +271,17 @@ def test_the_heartbeat_is_off_by_default_and_its_numbers_keep_digits_only() -> N
     ("env", "starts"),
     [
         ({"WATCHDOG_E2E_INTERVAL_SECONDS": "30"}, "WATCHDOG_E2E_INTERVAL_SECONDS=30 is invalid: at least 60"),
-        ({"WATCHDOG_E2E_TO_NUMBER": ""}, "WATCHDOG_E2E_TO_NUMBER is invalid: the heartbeat needs"),
+        ({"WATCHDOG_E2E_TO_NUMBER": ""}, "WATCHDOG_E2E_TO_NUMBER='' is invalid: the heartbeat"),
         ({"EVOLUTION_INSTANCES": "loja,sonda"}, "WATCHDOG_E2E_FROM_INSTANCE='sonda' is invalid"),
         ({"WATCHDOG_E2E_TO_NUMBER": "sonda=5511922220000"}, "WATCHDOG_E2E_FROM_INSTANCE='sonda' is invalid"),
-        ({"EVOLUTION_INSTANCES": "outra"}, "WATCHDOG_E2E_TO_NUMBER is invalid: loja not among the watched"),
+        (
+            {"EVOLUTION_INSTANCES": "outra"},
+            "WATCHDOG_E2E_TO_NUMBER='loja=5511922220000' is invalid: loja not among",
+        ),
         (
             {"EVOLUTION_INSTANCES": "loja,outra", "WATCHDOG_E2E_TO_NUMBER": "5511922220000"},
-            "WATCHDOG_E2E_TO_NUMBER is invalid: a bare number needs exactly one watched instance, not 2",
+            "WATCHDOG_E2E_TO_NUMBER='5511922220000' is invalid: a bare number needs exactly one watched "
+            "instance, not 2",
         ),
     ],
 )
