@@ -62,16 +62,6 @@ def rows(table: Path = TABLE) -> list[Row]:
     return out
 
 
-def root_of(incident: str) -> str:
-    """The root cause an incident key names (recovery/attribution.py `root`)."""
-    section, _, rest = incident.partition(":")
-    if section in ("contact", "instance"):
-        return {"contact": "session", "instance": "instance"}[section]
-    if section == "service":
-        return rest
-    return "outside"
-
-
 def wrong_target(row: Row, what: str) -> bool:
     """A restart of a component the fault is not in: Evolution or an instance for Dify's fault, Dify for
     Evolution's, an instance's or a session's."""

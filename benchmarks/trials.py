@@ -25,8 +25,8 @@ import httpx
 
 from benchmarks.ear import WebhookEar
 from watchdog.demo.containers import ContainerEmulators
-from watchdog.demo.emulators import EVOLUTION_KEY
-from watchdog.demo.phases import WEBHOOK_EVENTS, Controls, _forgetful_dify, _image_wedge
+from watchdog.demo.emulators import INSTANCES
+from watchdog.demo.phases import Controls, _forgetful_dify, _image_wedge
 
 DOCKER_URL = "unix:///var/run/docker.sock"
 LOW_PORTS = (20000, 32768)
@@ -212,9 +212,8 @@ class Trial:
                 async with self.starting:
                     await self.side.start(self, ear)
                 controls = Controls(http, self.emulators.evolution_url, self.emulators.dify_url)
-                await controls.set_webhooks(ear.url)
-                for instance in self.side.webhook_instances:  # a prober's webhooks come here too
-                    await _set_webhook(http, self.emulators.evolution_url, instance, ear.url)
+                # a prober's webhooks come here too
+                await controls.set_webhooks(ear.url, (*INSTANCES, *self.side.webhook_instances))
                 await asyncio.sleep(WARMUP * self.factor)
                 started = time.monotonic()
                 injected = asyncio.create_task(self._play(controls))
@@ -264,14 +263,6 @@ class Trial:
             await asyncio.sleep(inj.lasts * self.factor)
             base = controls.evolution if inj.service == "evolution" else controls.dify
             await controls.clear(base, inj.fault)
-
-
-async def _set_webhook(http: httpx.AsyncClient, evolution: str, instance: str, url: str) -> None:
-    hook = {"enabled": True, "url": url, "byEvents": False, "events": WEBHOOK_EVENTS}
-    response = await http.post(
-        f"{evolution}/webhook/set/{instance}", json={"webhook": hook}, headers={"apikey": EVOLUTION_KEY}
-    )
-    response.raise_for_status()
 
 
 async def _restart_evolution_by_hand(controls: Controls, trial: Trial) -> None:

@@ -11,10 +11,11 @@ import asyncio
 
 import pytest
 
-from benchmarks.decisions import FACTOR, NOTHING, QUIET_HEALTHY, SOAK, Row, root_of, rows
+from benchmarks.decisions import FACTOR, NOTHING, QUIET_HEALTHY, SOAK, Row, rows
 from benchmarks.sides import WatchdogSide
 from benchmarks.trials import Outcome, Script, run_trials
 from tests.integration import dockerkit
+from watchdog.recovery.attribution import root_of_key
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,7 @@ def test_decision(row: Row, outcomes: dict[str, Outcome | BaseException]) -> Non
             assert outcome.restarts["evolution"] == 1 and "was restarted (running since" in outcome.log_tail
         return
     assert done and done[0] == row.first, story
-    assert root_of(outcome.actions[0]["incident"]) == row.root, story
+    assert root_of_key(outcome.actions[0]["incident"]) == row.root, story
     forbidden = [what for what in done if any(what.startswith(never) for never in row.never)]
     assert forbidden == [], story
     if row.root != "outside":  # repaired, verified, and the incident closed (a person fixes the rest)

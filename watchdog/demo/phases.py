@@ -9,7 +9,7 @@ waits in the emulators (`--time-scale`), the customers' pace and the demo's pati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -61,9 +61,9 @@ class Controls:
         (await self.http.post(f"{self.evolution}/_sim/inbound", json=body)).raise_for_status()
         await asyncio.sleep(self.gap)
 
-    async def set_webhooks(self, url: str) -> None:
+    async def set_webhooks(self, url: str, instances: Sequence[str] = INSTANCES) -> None:
         """What a user does once: point each instance's webhook at the watchdog."""
-        for instance in INSTANCES:
+        for instance in instances:
             hook = {"enabled": True, "url": url, "byEvents": False, "events": WEBHOOK_EVENTS}
             response = await self.http.post(
                 f"{self.evolution}/webhook/set/{instance}",

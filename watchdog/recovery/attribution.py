@@ -58,13 +58,18 @@ class Seen:
 def root(problem: Problem) -> str:
     """The root cause a problem names: a contact's session, an instance, a service, or outside both
     (a person: a logout, a setting, the Dify app or its model provider)."""
-    section = problem.key.partition(":")[0]
+    return root_of_key(problem.key)
+
+
+def root_of_key(key: str) -> str:
+    """`root` read from an incident key alone (as the journal keeps it): `service:dify` names dify."""
+    section, _, rest = key.partition(":")
     if section == "contact":
         return SESSION
     if section == "instance":
         return INSTANCE
     if section == "service":
-        return problem.service
+        return rest
     return OUTSIDE
 
 
