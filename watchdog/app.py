@@ -170,6 +170,7 @@ class Watchdog:
         if self.heartbeat is not None:  # the prober's session on a bot instance is no customer's
             self._probe_findings = self.heartbeat.tracker.customers_only(self._probe_findings)
         self.metrics.observe_probes(fresh)
+        self.conversations.learn_sessions(fresh)
         self.board.record_cycle(results, mono=self.clock.monotonic(), wall=self.clock.time())
         self.metrics.last_cycle.set(self.clock.time())
         return self.refresh_findings()

@@ -25,6 +25,16 @@ def turnaround_buckets(threshold: float) -> tuple[float, ...]:
     return tuple(sorted({*TURNAROUND_BUCKETS, threshold}))
 
 
+def sample_total(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    """`name`'s samples whose labels include `labels`, summed (as a dashboard's `sum` over the rest)."""
+    return sum(
+        sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry, *, turnaround_threshold: float = 5.0) -> None:
         self.registry = registry
@@ -65,21 +75,22 @@ class Metrics:
         )
         self.turnaround = Histogram(
             "watchdog_turnaround_seconds",
-            "Time from a customer's message to the bot's reply, on the watchdog's clock.",
-            ["instance", "kind"],
+            "Time from a customer's message to the bot's reply, on the watchdog's clock; `integration` is "
+            "the bot integration holding the contact's session (else unknown).",
+            ["instance", "kind", "integration"],
             buckets=turnaround_buckets(turnaround_threshold),
             registry=registry,
         )
         self.breaches = Counter(
             "watchdog_turnaround_breaches_total",
             "Bot replies slower than WATCHDOG_TURNAROUND_THRESHOLD_SECONDS.",
-            ["instance", "kind"],
+            ["instance", "kind", "integration"],
             registry=registry,
         )
         self.stalled = Counter(
             "watchdog_stalled_conversations_total",
             "Conversations left without a reply for WATCHDOG_STALL_SECONDS.",
-            ["instance", "kind"],
+            ["instance", "kind", "integration"],
             registry=registry,
         )
         self.human_replies = Counter(

@@ -55,18 +55,24 @@ def probe_dict(result: ProbeResult) -> dict[str, Any]:
 
 
 def instances_view(results: Sequence[ProbeResult]) -> dict[str, dict[str, Any]]:
-    """Per instance: live state and session counts by status (no contact ids)."""
+    """Per instance: live state and session counts by status, and by bot integration and status (no contact
+    ids)."""
     view: dict[str, dict[str, Any]] = {}
     for result in results:
         service, _, name = result.target.partition(":")
         if service != "evolution" or not name:
             continue
-        entry = view.setdefault(name, {"state": "unknown", "sessions": {}})
+        entry = view.setdefault(name, {"state": "unknown", "sessions": {}, "sessions_by_integration": {}})
         if result.probe == "connection_state":
             entry["state"] = result.data.get("state") or "unknown"
         elif result.probe == "sessions":
             counts: dict[str, int] = {}
+            by_integration: dict[str, dict[str, int]] = {}
             for session in result.data.get("sessions", []):
-                counts[session["status"]] = counts.get(session["status"], 0) + 1
+                status = session["status"]
+                counts[status] = counts.get(status, 0) + 1
+                of = by_integration.setdefault(session.get("integration") or "dify", {})
+                of[status] = of.get(status, 0) + 1
             entry["sessions"] = counts
+            entry["sessions_by_integration"] = by_integration
     return view

@@ -19,23 +19,36 @@ from watchdog.signals.turnaround import BOT, Turn
 
 
 def turnaround_view(recent: Mapping[str, Iterable[Turn]], threshold: float) -> dict[str, Any]:
-    """Per instance and kind, p50/p95 (nearest rank) of the recent bot replies, against the threshold."""
-    view: dict[str, dict[str, Any]] = {}
+    """p50/p95 (nearest rank) of the recent bot replies against the threshold: per instance and kind, and per
+    bot integration and kind over every instance."""
+    per_instance: dict[str, dict[str, list[float]]] = {}
+    per_integration: dict[str, dict[str, list[float]]] = {}
     for instance, turns in sorted(recent.items()):
-        by_kind: dict[str, list[float]] = {}
         for turn in turns:
             if turn.replied_by == BOT:
-                by_kind.setdefault(turn.kind, []).append(turn.seconds)
+                per_instance.setdefault(instance, {}).setdefault(turn.kind, []).append(turn.seconds)
+                integration = turn.integration or "unknown"
+                per_integration.setdefault(integration, {}).setdefault(turn.kind, []).append(turn.seconds)
+    return {
+        "threshold_seconds": threshold,
+        "instances": _quantiles(per_instance, threshold),
+        "integrations": _quantiles(per_integration, threshold),
+    }
+
+
+def _quantiles(groups: Mapping[str, Mapping[str, list[float]]], threshold: float) -> dict[str, Any]:
+    view: dict[str, dict[str, Any]] = {}
+    for name, by_kind in sorted(groups.items()):
         for kind, seconds in sorted(by_kind.items()):
-            seconds.sort()
-            p50, p95 = _rank(seconds, 0.50), _rank(seconds, 0.95)
-            view.setdefault(instance, {})[kind] = {
-                "count": len(seconds),
+            ordered = sorted(seconds)
+            p50, p95 = _rank(ordered, 0.50), _rank(ordered, 0.95)
+            view.setdefault(name, {})[kind] = {
+                "count": len(ordered),
                 "p50": round(p50, 3),
                 "p95": round(p95, 3),
                 "over_threshold": p95 > threshold,
             }
-    return {"threshold_seconds": threshold, "instances": view}
+    return view
 
 
 def _rank(ordered: list[float], q: float) -> float:

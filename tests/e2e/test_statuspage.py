@@ -119,6 +119,11 @@ def test_status_page_shows_the_incident_while_open_and_its_resolution(
     for jid, kind in ((ANA, "text"), (BIA, "image"), (ANA, "text")):
         stack.inbound(jid, "Oi", kind=kind)
     wait_for(lambda s: "text" in s["turnaround"]["instances"].get("loja", {}), url, "turnaround")
+    wait_for(
+        lambda s: "dify" in s["instances"].get("loja", {}).get("sessions_by_integration", {}),
+        url,
+        "loja's Dify sessions, read by the sessions probe",
+    )
 
     stack.evolution.reconnect_seconds = 12.0  # the restart's verification takes a while: it stays open
     stack.fault("evolution", "socket_closed", instance="loja")
@@ -155,6 +160,8 @@ def test_status_page_shows_the_incident_while_open_and_its_resolution(
     assert "L2 restart_instance instance:loja: running" in during
     assert "connection state is connecting" in during  # the finding, listed
     assert "text p50 / p95" in during and "(n=" in during  # turnaround by kind against the threshold
+    assert "<td>dify opened " in during  # sessions by integration and status
+    assert "<th>bot integration</th>" in during and "<td>dify</td>" in during  # turnaround by integration
     assert "RESOLVED instance:loja" in after and "no open incidents" in after and "HEALTHY" in after
     assert "L2 restart_instance instance:loja: ok" in after
     assert paged["recovery"]["pages"]["undelivered"] == 1

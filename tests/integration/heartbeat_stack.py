@@ -18,6 +18,7 @@ from typing import Any
 from tests.integration.stack import DIFY_KEY, Stack, running_stack
 from watchdog.app import Watchdog
 from watchdog.config import Settings
+from watchdog.metrics import sample_total
 from watchdog.serving import ThreadedServer, free_port
 from watchdog.sim.runner import DifyOptions, EvolutionOptions, build_dify, build_evolution
 
@@ -31,7 +32,7 @@ def fast(settings: Settings, interval: float = INTERVAL) -> Settings:
 
 
 def sample(watchdog: Watchdog, name: str, **labels: str) -> float:
-    return watchdog.registry.get_sample_value(name, labels) or 0.0
+    return sample_total(watchdog.registry, name, **labels)
 
 
 def beats_ok(watchdog: Watchdog, instance: str = "loja") -> float:

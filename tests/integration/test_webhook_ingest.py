@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from tests.integration.stack import Stack, running_stack
 from watchdog.app import Daemon, Watchdog
 from watchdog.clock import SystemClock
+from watchdog.metrics import sample_total
 from watchdog.probes.suite import http_client
 from watchdog.sim.runner import EvolutionOptions
 
@@ -66,7 +67,7 @@ async def until(condition: Any, timeout: float = 15.0) -> float:
 
 
 def sample(watchdog: Watchdog, name: str, **labels: str) -> float:
-    return watchdog.registry.get_sample_value(name, labels) or 0.0
+    return sample_total(watchdog.registry, name, **labels)
 
 
 async def test_dify_delays_of_2s_and_8s_show_in_histogram_and_breaches_per_kind() -> None:

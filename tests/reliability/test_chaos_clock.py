@@ -113,7 +113,7 @@ def test_turnaround_and_stalls_ignore_wall_clock_jumps(clock: FakeClock) -> None
     clock.jump_wall(-HOUR)
     clock.advance(2)
     monitor.ingest(reply("5511900000001@s.whatsapp.net", "out-1"))
-    labels = {"instance": "loja", "kind": "text"}
+    labels = {"instance": "loja", "kind": "text", "integration": "unknown"}
     assert registry.get_sample_value("watchdog_turnaround_seconds_sum", labels) == pytest.approx(2.0)
 
     monitor.ingest(inbound("5511900000002@s.whatsapp.net", "in-2"))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from watchdog.clock import FakeClock
 from watchdog.metrics import Metrics
+from watchdog.model import ProbeResult, contact_id
 from watchdog.signals.conversations import ConversationMonitor
 from watchdog.signals.webhook import parse_envelope
 
@@ -55,12 +57,16 @@ def test_turnaround_histogram_and_breaches_per_kind(clock: FakeClock) -> None:
         monitor.ingest(envelope("messages.upsert", "loja", jid(n), f"in{n}", media=media))
         clock.advance(delay)
         monitor.ingest(envelope("send.message", "loja", jid(n), f"out{n}", from_me=True))
-    value = registry.get_sample_value
-    assert value("watchdog_turnaround_seconds_count", {"instance": "loja", "kind": "text"}) == 2
-    assert value("watchdog_turnaround_seconds_sum", {"instance": "loja", "kind": "text"}) == 10
-    assert value("watchdog_turnaround_seconds_bucket", {"instance": "loja", "kind": "text", "le": "5.0"}) == 1
-    assert value("watchdog_turnaround_breaches_total", {"instance": "loja", "kind": "text"}) == 1
-    assert value("watchdog_turnaround_breaches_total", {"instance": "loja", "kind": "media"}) == 1
+
+    def value(name: str, kind: str, **more: str) -> float | None:
+        labels = {"instance": "loja", "kind": kind, "integration": "unknown", **more}
+        return registry.get_sample_value(name, labels)
+
+    assert value("watchdog_turnaround_seconds_count", "text") == 2
+    assert value("watchdog_turnaround_seconds_sum", "text") == 10
+    assert value("watchdog_turnaround_seconds_bucket", "text", le="5.0") == 1
+    assert value("watchdog_turnaround_breaches_total", "text") == 1
+    assert value("watchdog_turnaround_breaches_total", "media") == 1
 
 
 def test_stalled_contacts_become_findings_with_the_jid_kept_private(clock: FakeClock) -> None:
@@ -76,7 +82,8 @@ def test_stalled_contacts_become_findings_with_the_jid_kept_private(clock: FakeC
     assert contact.subject.endswith("@s.whatsapp.net") and "5511" not in str(contact.as_dict())
     assert (
         registry.get_sample_value(
-            "watchdog_stalled_conversations_total", {"instance": "loja", "kind": "text"}
+            "watchdog_stalled_conversations_total",
+            {"instance": "loja", "kind": "text", "integration": "unknown"},
         )
         == 3
     )
@@ -232,7 +239,7 @@ def test_a_sticker_or_video_note_counts_as_inbound_but_opens_no_wait(clock: Fake
     assert (waiting.kind, waiting.messages) == ("media", 1)
     monitor.ingest(envelope("send.message", "loja", jid(9), "out9", from_me=True))
     assert registry.get_sample_value(
-        "watchdog_turnaround_seconds_count", {"instance": "loja", "kind": "media"}
+        "watchdog_turnaround_seconds_count", {"instance": "loja", "kind": "media", "integration": "unknown"}
     )
 
 
@@ -263,3 +270,77 @@ def test_status_lists_slowest_and_stalled_by_hash(clock: FakeClock) -> None:
     assert status["loja"]["slowest"][0]["seconds"] == 3
     assert status["loja"]["stalled"][0]["seconds"] == 31
     assert "5511" not in str(status)
+
+
+def sessions_probe(instance: str, sessions: list[tuple[str, str, float]], bots: list[str]) -> ProbeResult:
+    """A sessions probe: (remoteJid, integration, updated_at) per session; enabled bots' integrations."""
+    return ProbeResult(
+        target=f"evolution:{instance}",
+        probe="sessions",
+        ok=True,
+        duration=0.1,
+        checked_at=0.0,
+        detail="",
+        data={
+            "bots": [{"integration": name, "enabled": True} for name in bots],
+            "sessions": [
+                {"contact": contact_id(remote, key=KEY), "integration": name, "updated_at": at}
+                for remote, name, at in sessions
+            ],
+        },
+    )
+
+
+def answer(
+    monitor: ConversationMonitor, clock: FakeClock, n: int, instance: str = "loja", turn: int = 0
+) -> None:
+    monitor.ingest(envelope("messages.upsert", instance, jid(n), f"in-{instance}-{n}-{turn}"))
+    clock.advance(1)
+    monitor.ingest(envelope("send.message", instance, jid(n), f"out-{instance}-{n}-{turn}", from_me=True))
+
+
+def test_turnaround_is_labelled_with_the_integration_holding_the_contacts_newest_session(
+    clock: FakeClock,
+) -> None:
+    monitor, registry = setup(clock)
+    monitor.learn_sessions(
+        [
+            sessions_probe(
+                "loja",
+                [(jid(0), "typebot", 10.0), (jid(0), "dify", 20.0), (jid(1), "openai", 5.0)],
+                ["dify", "typebot", "openai"],
+            ),
+            sessions_probe("suporte", [], ["n8n"]),
+        ]
+    )
+    for n in range(3):
+        answer(monitor, clock, n)
+    answer(monitor, clock, 3, "suporte")
+
+    def count(instance: str, integration: str) -> float | None:
+        labels = {"instance": instance, "kind": "text", "integration": integration}
+        return registry.get_sample_value("watchdog_turnaround_seconds_count", labels)
+
+    assert count("loja", "dify") == 1  # the newest of the contact's two sessions: what getSession hands on
+    assert count("loja", "openai") == 1
+    assert count("loja", "unknown") == 1  # no session read, and three integrations could have answered
+    assert count("suporte", "n8n") == 1  # a new contact on an instance whose only bot is n8n
+    assert [t.integration for t in monitor.recent["loja"]] == ["dify", "openai", "unknown"]
+
+
+def test_a_failed_sessions_probe_keeps_what_was_known_and_a_new_read_replaces_it(clock: FakeClock) -> None:
+    monitor, registry = setup(clock)
+    monitor.learn_sessions([sessions_probe("loja", [(jid(0), "typebot", 1.0)], ["typebot", "dify"])])
+    failed = replace(sessions_probe("loja", [], []), ok=False)
+    monitor.learn_sessions([failed])
+    answer(monitor, clock, 0)
+    monitor.learn_sessions([sessions_probe("loja", [(jid(1), "dify", 2.0)], ["typebot", "dify"])])
+    answer(monitor, clock, 0, turn=1)  # its typebot session is gone from the new read
+    monitor.ingest(envelope("messages.upsert", "loja", jid(1), "late"))
+    clock.advance(30)
+    monitor.collect_stalls()
+    labels = {"instance": "loja", "kind": "text"}
+    value = registry.get_sample_value
+    assert value("watchdog_turnaround_seconds_count", {**labels, "integration": "typebot"}) == 1
+    assert value("watchdog_turnaround_seconds_count", {**labels, "integration": "unknown"}) == 1
+    assert value("watchdog_stalled_conversations_total", {**labels, "integration": "dify"}) == 1

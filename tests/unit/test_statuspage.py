@@ -10,8 +10,10 @@ from watchdog.signals.turnaround import BOT, HUMAN, Turn
 from watchdog.statuspage import turnaround_view
 
 
-def turn(seconds: float, kind: str = "text", by: str = BOT, instance: str = "loja") -> Turn:
-    return Turn(instance, "c-0", kind, seconds, by, 1, seconds > 5, False)
+def turn(
+    seconds: float, kind: str = "text", by: str = BOT, instance: str = "loja", integration: str = "dify"
+) -> Turn:
+    return Turn(instance, "c-0", kind, seconds, by, 1, seconds > 5, False, integration)
 
 
 def test_quantiles_by_kind_against_the_threshold_ignoring_human_replies() -> None:
@@ -25,6 +27,19 @@ def test_quantiles_by_kind_against_the_threshold_ignoring_human_replies() -> Non
     assert (text["count"], text["p50"], text["p95"], text["over_threshold"]) == (20, 10.0, 19.0, True)
     assert view["instances"]["loja"]["media"] == {"count": 1, "p50": 9.0, "p95": 9.0, "over_threshold": True}
     assert view["instances"]["suporte"]["text"]["over_threshold"] is False
+
+
+def test_quantiles_by_integration_over_every_instance() -> None:
+    recent = {
+        "loja": [turn(1.0), turn(2.0), turn(8.0, integration="typebot"), turn(4.0, integration="")],
+        "suporte": [turn(3.0, instance="suporte"), turn(9.0, "media", instance="suporte")],
+    }
+    view = turnaround_view(recent, threshold=5.0)["integrations"]
+    assert sorted(view) == ["dify", "typebot", "unknown"]
+    assert view["dify"]["text"] == {"count": 3, "p50": 2.0, "p95": 3.0, "over_threshold": False}
+    assert view["dify"]["media"]["over_threshold"] is True
+    assert view["typebot"]["text"]["p95"] == 8.0 and "media" not in view["typebot"]
+    assert view["unknown"]["text"]["count"] == 1
 
 
 def test_an_instance_with_only_human_replies_has_no_quantiles() -> None:

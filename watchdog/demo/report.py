@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from watchdog.demo.emulators import INSTANCES
 from watchdog.demo.phases import Phase
+from watchdog.metrics import sample_total
 
 NOT_SEEN = "not seen"
 
@@ -130,7 +131,7 @@ def turnaround(registry: CollectorRegistry, threshold: float) -> dict[str, dict[
     view: dict[str, dict[str, float]] = {}
 
     def total(metric: str, kind: str) -> float:
-        return sum(registry.get_sample_value(metric, {"instance": i, "kind": kind}) or 0 for i in INSTANCES)
+        return sum(sample_total(registry, metric, instance=i, kind=kind) for i in INSTANCES)
 
     for kind in ("text", "media"):
         count = total("watchdog_turnaround_seconds_count", kind)

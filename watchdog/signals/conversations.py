@@ -7,14 +7,16 @@ No I/O and no timers: the owner calls `ingest()` per webhook and `collect_stalls
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loguru import logger
 
 from watchdog.clock import Clock
 from watchdog.metrics import Metrics
-from watchdog.model import Finding, Severity, instance_target
+from watchdog.model import Finding, ProbeResult, Severity, instance_target
+from watchdog.signals.answering import AnsweringIntegrations
 from watchdog.signals.turnaround import BOT, HUMAN, Stall, Turn, TurnaroundTracker
 from watchdog.signals.webhook import Envelope, connection_seen, message_seen
 
@@ -81,6 +83,11 @@ class ConversationMonitor:
         self.activity: dict[str, InboundActivity] = {}
         self.states: dict[str, str] = {}  # instance -> last state from connection.update
         self.recent: dict[str, deque[Turn]] = defaultdict(lambda: deque(maxlen=RECENT_TURNS))
+        self.answering = AnsweringIntegrations()
+
+    def learn_sessions(self, results: Iterable[ProbeResult]) -> None:
+        """Fresh sessions probes: which integration answers whom, for the turnaround and stall labels."""
+        self.answering.learn(results)
 
     def ingest(self, envelope: Envelope, *, include_groups: bool = False) -> str:
         """Fold one envelope in; returns `accepted` when it carried a signal, else `ignored`."""
@@ -112,9 +119,11 @@ class ConversationMonitor:
         if turn.replied_by == HUMAN:
             self.metrics.human_replies.labels(instance=turn.instance).inc()
         else:
-            self.metrics.turnaround.labels(instance=turn.instance, kind=turn.kind).observe(turn.seconds)
+            turn = replace(turn, integration=self.answering.of(turn.instance, turn.contact))
+            labels = {"instance": turn.instance, "kind": turn.kind, "integration": turn.integration}
+            self.metrics.turnaround.labels(**labels).observe(turn.seconds)
             if turn.breach:
-                self.metrics.breaches.labels(instance=turn.instance, kind=turn.kind).inc()
+                self.metrics.breaches.labels(**labels).inc()
         if turn.was_stalled:
             logger.info("{} answered on {} after {:.1f}s", turn.contact, turn.instance, turn.seconds)
         self.recent[turn.instance].append(turn)
@@ -122,7 +131,10 @@ class ConversationMonitor:
     def collect_stalls(self) -> list[Stall]:
         stalls = self.tracker.due_stalls()
         for stall in stalls:
-            self.metrics.stalled.labels(instance=stall.instance, kind=stall.kind).inc()
+            integration = self.answering.of(stall.instance, stall.contact)
+            self.metrics.stalled.labels(
+                instance=stall.instance, kind=stall.kind, integration=integration
+            ).inc()
         return stalls
 
     def repaired(self, *, instance: str | None, remote_jid: str | None = None) -> int:

@@ -54,6 +54,7 @@ class Turn:
     messages: int
     breach: bool
     was_stalled: bool
+    integration: str = ""  # the bot integration that answered (signals/answering.py); set by the monitor
 
 
 @dataclass(frozen=True)
