@@ -24,25 +24,13 @@ import httpx
 from benchmarks.ear import WebhookEar
 from benchmarks.trials import Trial, listen_port
 from watchdog.demo.containers import ContainerEmulators
+from watchdog.demo.emulators import HEARTBEAT_ARGS, HEARTBEAT_SETTINGS, PROBER, PROBER_NUMBER
 from watchdog.recovery.journal import Journal
 from watchdog.timescale import scaled_defaults
 
 HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_RETRIES = 30.0, 30.0, 3  # Docker's HEALTHCHECK defaults
 AUTOHEAL_POLL, AUTOHEAL_STOP_TIMEOUT = 5.0, 10.0  # docker-autoheal: AUTOHEAL_INTERVAL=5, restart t=10
 NS = 1_000_000_000
-
-
-PROBER, PROBER_NUMBER, BOT_NUMBER = "prober", "5511990000999", "5511990000001"
-# The heartbeat (docs/heartbeat.md): a bare prober instance with its own number writing to loja's number.
-HEARTBEAT_ARGS = (
-    "--bare-instances",
-    PROBER,
-    "--number",
-    f"{PROBER}={PROBER_NUMBER}",
-    "--number",
-    f"loja={BOT_NUMBER}",
-)
-HEARTBEAT_SETTINGS = {"WATCHDOG_E2E_FROM_INSTANCE": PROBER, "WATCHDOG_E2E_TO_NUMBER": f"loja={BOT_NUMBER}"}
 
 
 class WatchdogSide:

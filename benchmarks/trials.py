@@ -106,8 +106,6 @@ class TrialEmulators(ContainerEmulators):
     ports below the ephemeral range: dozens of trials side by side make thousands of client connections,
     and a port handed out by `bind(0)` may be taken by one of them before the container binds it."""
 
-    evolution_args: tuple[str, ...] = ()
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dify_port, self.evolution_port = listen_port(), listen_port()
@@ -120,10 +118,6 @@ class TrialEmulators(ContainerEmulators):
         dead = [service for service in self.names if not self.alive(service)]
         if dead:
             raise RuntimeError(f"emulator containers exited after starting: {', '.join(dead)}")
-
-    def command(self, service: str) -> list[str]:
-        base = super().command(service)
-        return [*base, *self.evolution_args] if service == "evolution" else base
 
 
 def listen_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -28,7 +29,7 @@ from watchdog.serving import bind, make_server
 from watchdog.signals.collectors import TurnaroundCollector
 from watchdog.signals.conversations import SIGNAL_FINDING_KINDS, ConversationMonitor
 from watchdog.signals.diagnosis import StallDiagnosis
-from watchdog.signals.heartbeat import HEARTBEAT_FINDING_KINDS
+from watchdog.signals.heartbeat import E2E_NO_REPLY, HEARTBEAT_FINDING_KINDS
 from watchdog.signals.logfeed import LogFeed
 from watchdog.signals.logstate import LOG_FINDING_KINDS, log_state_for
 from watchdog.signals.webhook import Envelope
@@ -184,7 +185,7 @@ class Watchdog:
         if self.logs is not None:
             findings += self.logs.findings(self.conversations.inbound_within)
         if self.heartbeat is not None:
-            findings += self.heartbeat.tracker.findings()
+            findings += [self._answered_by(f) for f in self.heartbeat.tracker.findings()]
         self.metrics.observe_findings(
             findings,
             known_kinds=FINDING_KINDS + SIGNAL_FINDING_KINDS + LOG_FINDING_KINDS + HEARTBEAT_FINDING_KINDS,
@@ -192,6 +193,15 @@ class Watchdog:
         _log_changes(self.board.findings, findings)
         self.board.findings = findings
         return findings
+
+    def _answered_by(self, finding: Finding) -> Finding:
+        """An unanswered heartbeat names the bot integration it went to: only Dify's is restarted
+        (recovery/problems.py)."""
+        if self.heartbeat is None or finding.kind != E2E_NO_REPLY:
+            return finding
+        instance = finding.target.partition(":")[2]
+        integration = self.conversations.answering_for(instance, self.heartbeat.tracker.prober_jid(instance))
+        return dataclasses.replace(finding, evidence={**finding.evidence, "integration": integration})
 
     def ingest(self, envelope: Envelope) -> str:
         """One webhook: fold it in, refresh findings when a stalled wait ended, keep the stall timer armed."""

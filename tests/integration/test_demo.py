@@ -19,7 +19,7 @@ import pytest
 
 from watchdog.config import SETTINGS, Settings
 from watchdog.demo import demo_settings
-from watchdog.demo.emulators import ProcessEmulators
+from watchdog.demo.emulators import HEARTBEAT_SETTINGS, ProcessEmulators
 from watchdog.demo.phases import CUSTOMER_PACE, DIFY_FORGETS, DIFY_HANGS, FACTOR, scaled
 from watchdog.demo.report import Outcome, print_summary, summary_json
 
@@ -28,7 +28,7 @@ FAST_PHASES = [
     "instance socket closes",
     "Dify forgets conversations",
     "Dify hangs",
-    "the message processor dies",
+    "a quiet night, and the message processor dies",
 ]
 
 
@@ -64,8 +64,13 @@ def assert_every_fault_repaired_as_expected(summary: dict[str, Any]) -> None:
         "instance socket closes": (2, "instance:loja"),
         "Dify forgets conversations": (1, "contact:"),
         "Dify hangs": (3, "service:dify"),
-        "the message processor dies": (3, "service:evolution"),
+        "a quiet night, and the message processor dies": (3, "service:evolution"),
     }
+    night = summary["phases"][-1]
+    assert night["finding"] == "e2e_not_received"  # only the heartbeat can see it: nobody else writes
+    heartbeat = summary["heartbeat"]
+    assert heartbeat["enabled"] and heartbeat["interval_seconds"] == pytest.approx(300 * FACTOR)
+    assert heartbeat["instances"]["loja"]["result"] in ("ok", "e2e_not_received"), heartbeat
     assert summary["emulator_restarts"]["dify"] >= 1 and summary["emulator_restarts"]["evolution"] >= 1
     assert summary["turnaround"]["text"]["replies"] > 0
 
@@ -107,7 +112,8 @@ def test_the_demo_runs_the_shipped_defaults_times_one_factor(tmp_path: Path) -> 
         "WATCHDOG_STATE_PATH",
     }
     assert (demo.recovery_mode, bool(demo.fallback_message)) == ("auto", True)
-    plumbing |= {"WATCHDOG_RECOVERY_MODE", "WATCHDOG_FALLBACK_MESSAGE"}
+    assert (demo.e2e_from_instance, demo.e2e_to_number) == ("prober", (("loja", "5511990000001"),))
+    plumbing |= {"WATCHDOG_RECOVERY_MODE", "WATCHDOG_FALLBACK_MESSAGE", *HEARTBEAT_SETTINGS}
     scaled_ones = 0
     for spec in SETTINGS:
         if spec.env in plumbing:

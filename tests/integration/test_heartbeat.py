@@ -110,6 +110,7 @@ async def test_a_hanging_dify_is_a_heartbeat_without_reply_and_a_dify_repair() -
             stack.dify.faults.clear("hang")
             [finding] = [f for f in watchdog.board.findings if f.kind == "e2e_no_reply"]
             assert finding.target == "evolution:loja" and finding.evidence["attempts"] == 2
+            assert finding.evidence["integration"] == "dify"  # loja's only bot: a Dify restart is right
             assert "e2e_not_received" not in kinds(watchdog)  # the bot instance did receive it
             assert last(watchdog)["result"] == "e2e_no_reply"
             assert sample(watchdog, "watchdog_e2e_success", instance="loja") == 0

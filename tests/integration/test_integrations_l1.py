@@ -60,7 +60,7 @@ async def test_a_stuck_session_is_found_and_repaired_at_l1_through_its_integrati
     assert f"({name}/changeStatus delete clears every instance and bot integration)" in detail
     assert "5511" not in detail
     assert stack.session(BIA) is healthy and healthy.status == "opened"  # the healthy contact kept its own
-    assert ("stalled_contact", "None") in seen  # turnaround saw the contact wait
+    assert ("stalled_contact", name) in seen  # turnaround saw the contact wait, held by this integration
     if name == "typebot":  # awaitUser false before continueChat (typebot.service.ts:905-914): busy shows
         assert ("session_wedged", "typebot") in seen
 

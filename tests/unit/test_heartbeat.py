@@ -3,6 +3,7 @@ place in the ladder."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from watchdog.config import Settings, e2e_targets
 from watchdog.errors import ConfigError
 from watchdog.metrics import Metrics
 from watchdog.recovery.attribution import Attribution
-from watchdog.recovery.problems import Level
+from watchdog.recovery.problems import Level, problems_from
 from watchdog.signals.heartbeat import (
     E2E_NO_REPLY,
     E2E_NOT_DELIVERED,
@@ -25,6 +26,7 @@ from watchdog.signals.heartbeat import (
     HeartbeatTracker,
 )
 from watchdog.signals.webhook import Envelope
+from watchdog.timescale import scaled_settings
 
 PROBER, BOT = "5511911110000", "5511922220000"
 
@@ -298,6 +300,21 @@ def test_a_short_interval_is_fine_while_the_heartbeat_is_off() -> None:
     assert Settings.from_env({"WATCHDOG_E2E_INTERVAL_SECONDS": "30"}).e2e_interval_seconds == 30
 
 
+def test_at_a_time_factor_the_heartbeats_floor_scales_like_every_duration() -> None:
+    """Emulators only (the demo): the interval is the default times the factor, below the user's floor,
+    set in code; under the floor times the factor it is refused like a user's value."""
+    on = {"WATCHDOG_E2E_FROM_INSTANCE": "prober", "WATCHDOG_E2E_TO_NUMBER": "loja=5511922220000"}
+    settings = scaled_settings(0.1, on)
+    assert settings.e2e_interval_seconds == 30 and settings.probe_interval_seconds == 1.5
+    assert scaled_settings(0.1, {**on, "WATCHDOG_E2E_INTERVAL_SECONDS": "6"}).e2e_interval_seconds == 6
+    with pytest.raises(
+        ConfigError, match=r"^WATCHDOG_E2E_INTERVAL_SECONDS=5 is invalid: at least 6 at factor"
+    ):
+        scaled_settings(0.1, {**on, "WATCHDOG_E2E_INTERVAL_SECONDS": "5"})
+    with pytest.raises(ConfigError, match="WATCHDOG_E2E_INTERVAL_SECONDS=30 is invalid: at least 60"):
+        Settings.from_env({**on, "WATCHDOG_E2E_INTERVAL_SECONDS": "30"})  # a user's floor stays
+
+
 def test_a_bare_number_names_the_one_watched_instance_resolved_at_use() -> None:
     assert e2e_targets((("", "5511922220000"),), {"loja"}) == {"loja": "5511922220000"}
     with pytest.raises(ConfigError, match="not 0"):
@@ -332,3 +349,19 @@ def test_a_failed_heartbeat_is_a_service_fault_confirmed_like_a_probe(kind: str,
 @pytest.mark.parametrize("kind", [E2E_NOT_DELIVERED, E2E_SLOW])
 def test_a_slow_or_undelivered_heartbeat_is_reported_never_repaired(kind: str) -> None:
     assert Attribution(confirm_cycles=1).cycle([finding(kind)], {}, now=1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("integration", "key"),
+    [
+        ("dify", "service:dify"),
+        ("unknown", "service:dify"),  # no way to tell: the bot is Dify's as before the integrations
+        ("typebot", "human:e2e_no_reply:evolution:loja"),
+        ("n8n", "human:e2e_no_reply:evolution:loja"),
+    ],
+)
+def test_an_unanswered_heartbeat_restarts_dify_only_when_dify_is_the_bot(integration: str, key: str) -> None:
+    """Another integration's backend is not the watchdog's to restart: a person is paged instead."""
+    unanswered = dataclasses.replace(finding(E2E_NO_REPLY), evidence={"integration": integration})
+    [problem] = problems_from([unanswered])
+    assert problem.key == key

@@ -2,8 +2,9 @@
 one after another and repaired by the watchdog's own recovery engine (mode auto).
 
 Simulated customers write to two instances; Evolution's webhooks reach the watchdog, which times every
-reply. The emulators run as Docker containers when an engine answers (L3 through the Docker API), else
-as child processes (L3 through the command backend). Nothing is left running at the end, Ctrl-C included.
+reply, and the end-to-end heartbeat's prober, a third instance, writes to the first one's number. The
+emulators run as Docker containers when an engine answers (L3 through the Docker API), else as child
+processes (L3 through the command backend). Nothing is left running at the end, Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from watchdog.clock import SystemClock
 from watchdog.config import Settings
 from watchdog.demo.backend import choose_backend, no_interrupts, terminate_as_interrupt
 from watchdog.demo.containers import DEFAULT_DOCKER_URL
-from watchdog.demo.emulators import EmulatorSet
+from watchdog.demo.emulators import HEARTBEAT_ARGS, HEARTBEAT_SETTINGS, INSTANCES, PROBER, EmulatorSet
 from watchdog.demo.phases import CUSTOMER_PACE, FACTOR, FAST, NORMAL, WARMUP, Controls, Pace, Phase, scaled
 from watchdog.demo.report import (
     Outcome,
     distinct,
+    print_heartbeat,
     print_summary,
     print_turnaround,
     summary_json,
@@ -38,7 +40,7 @@ from watchdog.logsetup import configure_logging
 from watchdog.model import Finding
 from watchdog.probes.suite import http_client
 from watchdog.report import render_table
-from watchdog.timescale import scaled_defaults
+from watchdog.timescale import scaled_settings
 
 # At the shipped defaults, as every wait of the demo (phases.scaled() brings them to its pace).
 RECOVERY_PATIENCE = 450.0  # confirmation, the restart, its verification and the recovery hold
@@ -72,6 +74,7 @@ def run_demo(
             print("\nInterrupted.")
             return EXIT_INTERRUPTED
         print(f"{emulators.describe()}\n({reason})")
+        emulators.evolution_args = HEARTBEAT_ARGS  # the heartbeat's prober, on the same Evolution
         try:
             with terminate_as_interrupt():
                 emulators.start()
@@ -86,19 +89,21 @@ def run_demo(
 
 
 def demo_settings(emulators: EmulatorSet, workdir: Path) -> Settings:
-    """The shipped defaults times FACTOR, every duration alike; the rest is plumbing (where the emulators
-    are and how to restart them, where to listen and journal) and two features a user turns on: recovery
-    mode auto and the fallback reply."""
-    return Settings.from_env(
+    """The shipped defaults times FACTOR, every duration alike (the heartbeat's interval floor too:
+    timescale.scaled_settings); the rest is plumbing (where the emulators are and how to restart them,
+    where to listen and journal) and three features a user turns on: recovery mode auto, the fallback
+    reply and the end-to-end heartbeat."""
+    return scaled_settings(
+        FACTOR,
         {
-            **scaled_defaults(FACTOR),
+            **HEARTBEAT_SETTINGS,
             **emulators.connection_env(),
             **emulators.watchdog_env(),
             "WATCHDOG_LISTEN": "127.0.0.1:0",
             "WATCHDOG_STATE_PATH": str(workdir / "journal.db"),
             "WATCHDOG_RECOVERY_MODE": "auto",
             "WATCHDOG_FALLBACK_MESSAGE": "Desculpe a demora! Já voltamos a responder.",
-        }
+        },
     )
 
 
@@ -120,10 +125,14 @@ async def _demo(
         supervisor = asyncio.create_task(emulators.supervise())
         outcomes: list[Outcome] = []
         try:
-            await controls.set_webhooks(daemon.url + "/webhook/evolution")
+            await controls.set_webhooks(daemon.url + "/webhook/evolution", (*INSTANCES, PROBER))
             print(f"\nWatchdog on {daemon.url} (status page /, /metrics, /api/status): probing")
             every = f"every {settings.probe_interval_seconds:g}s"
-            print(f"{every}, timing every reply from Evolution's webhooks, recovery mode auto.")
+            print(f"{every}, timing every reply from Evolution's webhooks, recovery mode auto;")
+            print(
+                f"the heartbeat: {PROBER} writes to {INSTANCES[0]}'s number every "
+                f"{settings.e2e_interval_seconds:g}s."
+            )
             print(
                 f"Settings: the shipped defaults with every duration times {FACTOR:g}, the emulators too.\n"
             )
@@ -136,7 +145,7 @@ async def _demo(
                 print("\nInterrupted.")
                 return EXIT_INTERRUPTED
             story.result()
-            await _report(outcomes, emulators, registry, settings, json_path, fast=pace is FAST)
+            await _report(outcomes, emulators, watchdog, json_path, fast=pace is FAST)
             if keep:
                 print(f"\nStill running (--keep): status page {daemon.url}/  (Ctrl-C stops and cleans up)")
                 await server
@@ -150,21 +159,20 @@ async def _demo(
 
 
 async def _report(
-    outcomes: list[Outcome],
-    emulators: EmulatorSet,
-    registry: CollectorRegistry,
-    settings: Settings,
-    json_path: Path | None,
-    *,
-    fast: bool,
+    outcomes: list[Outcome], emulators: EmulatorSet, watchdog: Watchdog, json_path: Path | None, *, fast: bool
 ) -> None:
     print_summary(outcomes, emulators.backend, emulators.restarts)
-    turns = turnaround(registry, settings.turnaround_threshold_seconds)
-    print_turnaround(turns, settings.turnaround_threshold_seconds)
+    threshold = watchdog.settings.turnaround_threshold_seconds
+    turns = turnaround(watchdog.registry, threshold)
+    print_turnaround(turns, threshold)
+    heartbeat = watchdog.board.heartbeat() if watchdog.board.heartbeat is not None else None
+    if heartbeat is not None:
+        print_heartbeat(heartbeat)
     if json_path is not None:
         summary = summary_json(
             outcomes, backend=emulators.backend, fast=fast, restarts=emulators.restarts, turns=turns
         )
+        summary["heartbeat"] = heartbeat
         summary["emulators"] = {"evolution": emulators.evolution_url, "dify": emulators.dify_url}
         await asyncio.to_thread(json_path.write_text, json.dumps(summary, indent=2))
 

@@ -23,6 +23,14 @@ from watchdog.serving import free_port
 EVOLUTION_KEY = "demo-evolution-key"
 DIFY_KEY = "app-demo"
 INSTANCES = ("loja", "suporte")
+# The heartbeat (docs/heartbeat.md): a bare prober instance with its own number writing to loja's number.
+PROBER, PROBER_NUMBER, BOT_NUMBER = "prober", "5511990000999", "5511990000001"
+HEARTBEAT_ARGS = ("--bare-instances", PROBER, "--number", f"{PROBER}={PROBER_NUMBER}", "--number",
+                  f"{INSTANCES[0]}={BOT_NUMBER}")  # fmt: skip
+HEARTBEAT_SETTINGS = {
+    "WATCHDOG_E2E_FROM_INSTANCE": PROBER,
+    "WATCHDOG_E2E_TO_NUMBER": f"{INSTANCES[0]}={BOT_NUMBER}",
+}
 SERVICES = ("dify", "evolution")  # in start order: Evolution's bots call Dify
 START_DEADLINE = 20.0
 # Upstream's reply delays (>= 2 s: a 1 s send timer plus 1 s of typing) at the demo's pace: its turnaround
@@ -34,6 +42,7 @@ class EmulatorSet(ABC):
     """Ports, URLs and command lines of both emulators; subclasses decide how they run."""
 
     backend = ""
+    evolution_args: tuple[str, ...] = ()  # added to Evolution's command line (HEARTBEAT_ARGS: the prober)
 
     def __init__(
         self, workdir: Path, *, traffic_interval: float = 0.5, time_scale: float = TIME_SCALE
@@ -57,6 +66,7 @@ class EmulatorSet(ABC):
             "--debounce", "0.1", "--traffic-interval", str(self.traffic_interval), "--contacts", "3",
             "--time-scale", str(self.time_scale),
             "--media-ratio", "0.2", "--state-file", str(self.workdir / "evolution-db.json"),
+            *self.evolution_args,
         ]  # fmt: skip
 
     def connection_env(self) -> dict[str, str]:

@@ -61,6 +61,11 @@ class Controls:
         (await self.http.post(f"{self.evolution}/_sim/inbound", json=body)).raise_for_status()
         await asyncio.sleep(self.gap)
 
+    async def customers_writing(self, writing: bool) -> None:
+        """The simulated customers go quiet (a night) or write again; a restarted Evolution's write again."""
+        body = {"writing": writing}
+        (await self.http.post(f"{self.evolution}/_sim/customers", json=body)).raise_for_status()
+
     async def set_webhooks(self, url: str, instances: Sequence[str] = INSTANCES) -> None:
         """What a user does once: point each instance's webhook at the watchdog."""
         for instance in instances:
@@ -109,7 +114,8 @@ async def _evolution_500(c: Controls) -> None:
     await c.fault(c.evolution, "api_500")
 
 
-async def _processor_dies(c: Controls) -> None:
+async def _processor_dies_at_night(c: Controls) -> None:
+    await c.customers_writing(False)
     await c.fault(c.evolution, "processor_dead", instance=INSTANCES[0])
 
 
@@ -120,10 +126,17 @@ EVOLUTION_500 = Phase("Evolution answers 500", ("evolution_down",), _evolution_5
 DIFY_FORGETS = Phase("Dify forgets conversations", ("stale_conversation",), _forgetful_dify, 1, "contact:")
 IMAGE_WEDGE = Phase("an image wedges the session", ("session_wedged",), _image_wedge, 1, "contact:")
 DIFY_HANGS = Phase("Dify hangs", ("dify_down",), _dify_hangs, 3, "service:dify")
-# Silent, as upstream: seen only as the instance's inbound going quiet while it says `open` (nothing in
-# the log); an instance restart cannot revive a dead processor: the repair is the process restart.
+# Silent, as upstream (nothing in the log), and at night: no customer writes, so no customer's silence can
+# tell; only the heartbeat's message, never received while the instance says `open`. An instance restart
+# cannot revive a dead processor: the repair is the process restart (and the restarted emulator's customers
+# write again: morning). Patience: two heartbeat intervals (300 s each at the defaults) and a re-sent try.
 PROCESSOR_DIES = Phase(
-    "the message processor dies", ("inbound_stopped",), _processor_dies, 3, "service:evolution", 300.0
+    "a quiet night, and the message processor dies",
+    ("e2e_not_received",),
+    _processor_dies_at_night,
+    3,
+    "service:evolution",
+    720.0,
 )
 # Two Evolution restarts back to back would be "the same fault back within its cooldown" (a page):
 # other faults play between them.

@@ -152,6 +152,16 @@ def print_turnaround(view: dict[str, dict[str, float]], threshold: float) -> Non
         print(f"  {kind:<6} {int(v['replies']):>4} replies, {mean}, {over} over the threshold")
 
 
+def print_heartbeat(view: dict[str, Any]) -> None:
+    """The heartbeat's last counted try per bot instance and its legs, as the status page shows them."""
+    print(f"\nEnd-to-end heartbeat ({view['prober']} every {view['interval_seconds']:g}s), last counted try:")
+    for name, entry in view["instances"].items():
+        legs = entry.get("legs", {})
+        shown = ", ".join(f"{leg} {seconds:.2f}s" for leg, seconds in legs.items()) or "no leg"
+        result = entry.get("result", "none counted yet")
+        print(f"  {name:<8} {result}, try {entry.get('attempts', '-')}: {shown}")
+
+
 def summary_json(
     outcomes: list[Outcome], *, backend: str, fast: bool, restarts: dict[str, int], turns: dict[str, Any]
 ) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
+from watchdog.integrations import DIFY
 from watchdog.model import Finding
+from watchdog.signals.answering import UNKNOWN
 
 
 class Level(IntEnum):
@@ -25,7 +27,8 @@ INSTANCE_KINDS = {"instance_disconnected", "instance_not_loaded", "instance_stal
 # does not reset it (reference: restart "does NOT reset ... message processor"), the process restart does;
 # so it starts at L3, as ARCHITECTURE's ladder has it. The heartbeat that never reached an `open` bot
 # instance (`e2e_not_received`) is the same dead processor, proven instead of inferred; one the bot instance
-# received but never answered (`e2e_no_reply`, its own session reset before each try) is the bot's Dify.
+# received but never answered (`e2e_no_reply`, its own session reset before each try) is the bot's Dify,
+# when Dify is the bot there; another integration's backend (Typebot, n8n, ...) is not ours to restart.
 EVOLUTION_KINDS = {"evolution_down", "inbound_stopped", "e2e_not_received"}
 DIFY_KINDS = {"dify_down", "dify_silent", "dify_canary_failed", "e2e_no_reply"}
 # Only a person can fix these: a logout needs a QR scan, a wrong key or webhook needs a config change.
@@ -115,7 +118,11 @@ def _problem(finding: Finding, dify_containers: Sequence[str]) -> Problem | None
     app_failed = kind == "dify_canary_failed" and finding.evidence.get("failure") in APP_FAILURES
     if kind == "dify_canary_failed" and finding.evidence.get("failure") == SLOW:
         return None
-    if kind in HUMAN_KINDS or app_failed:
+    not_dify = kind == "e2e_no_reply" and finding.evidence.get("integration", DIFY.name) not in (
+        DIFY.name,
+        UNKNOWN,
+    )
+    if kind in HUMAN_KINDS or app_failed or not_dify:
         return Problem(
             f"human:{kind}:{finding.target}", "evolution", Level.HUMAN, kinds=(kind,), summary=finding.summary
         )

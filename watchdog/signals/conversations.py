@@ -15,7 +15,7 @@ from loguru import logger
 
 from watchdog.clock import Clock
 from watchdog.metrics import Metrics
-from watchdog.model import Finding, ProbeResult, Severity, instance_target
+from watchdog.model import Finding, ProbeResult, Severity, contact_id, instance_target
 from watchdog.signals.answering import AnsweringIntegrations
 from watchdog.signals.turnaround import BOT, HUMAN, Stall, Turn, TurnaroundTracker
 from watchdog.signals.webhook import Envelope, connection_seen, message_seen
@@ -84,6 +84,7 @@ class ConversationMonitor:
         self.states: dict[str, str] = {}  # instance -> last state from connection.update
         self.recent: dict[str, deque[Turn]] = defaultdict(lambda: deque(maxlen=RECENT_TURNS))
         self.answering = AnsweringIntegrations()
+        self._contact_key = contact_key
 
     def learn_sessions(self, results: Iterable[ProbeResult]) -> None:
         """Fresh sessions probes: which integration answers whom, for the turnaround and stall labels."""
@@ -107,6 +108,10 @@ class ConversationMonitor:
         if turn is not None:
             self._record(turn)
         return "accepted"
+
+    def answering_for(self, instance: str, remote_jid: str) -> str:
+        """The bot integration answering this jid on `instance` (signals/answering.py), or `unknown`."""
+        return self.answering.of(instance, contact_id(remote_jid, key=self._contact_key))
 
     def _inbound_activity(self, instance: str) -> None:
         now = self.clock.monotonic()
@@ -174,7 +179,12 @@ class ConversationMonitor:
                     Severity.CRITICAL,
                     f"contact {turn.contact}: no reply for {waited:.0f}s "
                     f"({turn.kind}, {turn.messages} messages)",
-                    {"contact": turn.contact, "kind": turn.kind, "waiting_seconds": round(waited, 1)},
+                    {
+                        "contact": turn.contact,
+                        "kind": turn.kind,
+                        "waiting_seconds": round(waited, 1),
+                        "integration": self.answering.of(turn.instance, turn.contact),
+                    },
                     subject=turn.remote_jid,
                 )
             )

@@ -131,6 +131,9 @@ class EvolutionSim:
         self.bot_services = bot_services(self)  # every bot integration at work (sim/bot_services.py)
         self.disabled_integrations: set[str] = set()  # `<label> is disabled` (their ENABLED setting off)
         self.network = Network(self, peers)  # instances write to each other by number (sim/network.py)
+        self.customers_writing = (
+            True  # the simulated customers (scenario.ContactTraffic); false: a quiet night
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         for inst in store.load(state_file, Instance):
             self.instances[inst.name] = inst

@@ -223,7 +223,8 @@ def create_evolution_app(sim: EvolutionSim, *, lifespan: Lifespan[Starlette] | N
 
 
 def sim_routes(sim: EvolutionSim) -> list[Route]:
-    """`/_sim/*`: a customer writes, the owner replies from the phone, the emulator's state."""
+    """`/_sim/*`: a customer writes, the owner replies from the phone, the simulated customers go quiet or
+    write again, the emulator's state."""
 
     async def inbound(request: Request) -> Response:
         """A contact writes to an instance, named, or found by its number (another emulator's instance
@@ -251,6 +252,15 @@ def sim_routes(sim: EvolutionSim) -> list[Route]:
             return JSONResponse({"error": "need instance and remoteJid"}, status_code=400)
         return JSONResponse({"outcome": sim.phone_reply(str(name), jid, str(body.get("text", "")))})
 
+    async def customers(request: Request) -> Response:
+        """`{"writing": false}`: the simulated customers stop writing (a quiet night); not an upstream
+        behaviour, the emulator's own input. A restarted emulator's customers write again."""
+        body = await _json(request) or {}
+        if not isinstance(body.get("writing"), bool):
+            return JSONResponse({"error": "need writing: true or false"}, status_code=400)
+        sim.customers_writing = body["writing"]
+        return JSONResponse({"writing": sim.customers_writing})
+
     async def state(request: Request) -> Response:
         instances = {
             i.name: {
@@ -267,6 +277,7 @@ def sim_routes(sim: EvolutionSim) -> list[Route]:
         return JSONResponse(
             {
                 "faults": sim.faults.active(),
+                "customers_writing": sim.customers_writing,
                 "dify_calls": sim.dify_calls,
                 "webhooks": webhooks,
                 "instances": instances,
@@ -276,6 +287,7 @@ def sim_routes(sim: EvolutionSim) -> list[Route]:
     return [
         Route("/_sim/inbound", inbound, methods=["POST"]),
         Route("/_sim/phone-reply", phone_reply, methods=["POST"]),
+        Route("/_sim/customers", customers, methods=["POST"]),
         Route("/_sim/state", state, methods=["GET"]),
     ]
 

@@ -60,6 +60,8 @@ class ContactTraffic:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
+            if not self.sim.customers_writing:
+                continue
             instance, jid, kind, text, name = self.next_message()
             self.sim.receive(instance, jid, kind=kind, text=text, push_name=name)
             self.sent += 1
