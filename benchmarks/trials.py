@@ -120,10 +120,18 @@ class TrialEmulators(ContainerEmulators):
             raise RuntimeError(f"emulator containers exited after starting: {', '.join(dead)}")
 
 
+_HANDED_OUT: set[int] = set()  # this process's trials share the range: a port goes to one of them only
+
+
 def listen_port() -> int:
-    """A loopback port free now, from 20000-32767 (clients get theirs from 32768 up)."""
+    """A loopback port free now, from 20000-32767 (clients get theirs from 32768 up), never handed out
+    before in this process: with dozens of trials starting, two picking the same free port before either
+    container binds it would share one emulator (and one trial's webhooks would go to the other's ear)."""
     while True:
         port = random.randrange(LOW_PORTS[0], LOW_PORTS[1])
+        if port in _HANDED_OUT:
+            continue
+        _HANDED_OUT.add(port)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
