@@ -1,3 +1,3 @@
-from watchdog.cli import main
+from watchdog.commands.cli import main
 
 raise SystemExit(main())

@@ -58,7 +58,7 @@ def wait_for(condition: Any, what: str, container: Any) -> Any:
 
 def test_context_keeps_secrets_and_checkout_state_out(tmp_path: Path) -> None:
     """The repository's .dockerignore, applied to a checkout holding everything a real one may hold."""
-    wanted = ["pyproject.toml", "README.md", "watchdog/cli.py", "wheelhouse/x-1.0-py3-none-any.whl"]
+    wanted = ["pyproject.toml", "README.md", "watchdog/commands/cli.py", "wheelhouse/x-1.0-py3-none-any.whl"]
     unwanted = [".env", "prod.env", "watchdog-state.db", ".venv/bin/python", ".git/config", "tests/t.py"]
     unwanted += [
         "watchdog/__pycache__/cli.cpython-311.pyc",
@@ -71,7 +71,7 @@ def test_context_keeps_secrets_and_checkout_state_out(tmp_path: Path) -> None:
     sent = set(deploykit.context_files(tmp_path))
     assert set(wanted) <= sent
     assert not sent & set(unwanted), sorted(sent & set(unwanted))
-    assert "watchdog/cli.py" in deploykit.context_files()  # and the real checkout
+    assert "watchdog/commands/cli.py" in deploykit.context_files()  # and the real checkout
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.test_planner import DOWN, World
 from watchdog.clock import FakeClock
-from watchdog.incidents_cmd import run_incidents
+from watchdog.commands.incidents import run_incidents
 from watchdog.recovery.ack import NotPaged, UnknownIncident, acknowledge
 from watchdog.recovery.journal import Journal
 from watchdog.recovery.planner import (

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from watchdog.app import Daemon, Watchdog
 from watchdog.clock import SystemClock
+from watchdog.commands.render import render_table
 from watchdog.config import Settings
 from watchdog.demo.backend import choose_backend, no_interrupts, terminate_as_interrupt
 from watchdog.demo.containers import DEFAULT_DOCKER_URL
@@ -39,7 +40,6 @@ from watchdog.demo.report import (
 from watchdog.logsetup import configure_logging
 from watchdog.model import Finding
 from watchdog.probes.suite import http_client
-from watchdog.report import render_table
 from watchdog.timescale import scaled_settings
 
 # At the shipped defaults, as every wait of the demo (phases.scaled() brings them to its pace).

@@ -9,18 +9,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 from prometheus_client import CollectorRegistry
 
 from watchdog import __version__
-from watchdog.clock import SystemClock, iso
+from watchdog.clock import SystemClock
+from watchdog.commands import EXIT_CONFIG, EXIT_OK, EXIT_UNHEALTHY
+from watchdog.commands.admin import acknowledge, set_maintenance
 from watchdog.config import Settings
 from watchdog.errors import ConfigError
 from watchdog.logsetup import configure_logging
-
-EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_sim(args)
     if args.command == "classify":
-        from watchdog.classify_cmd import run_classify
+        from watchdog.commands.classify import run_classify
 
         return run_classify(args.files, as_json=args.json)
     if args.command == "demo":
@@ -124,15 +122,11 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "maintenance":
         return set_maintenance(settings, minutes=None if args.end else args.minutes)
     if args.command == "incidents":
-        from watchdog.incidents_cmd import run_incidents
+        from watchdog.commands.incidents import run_incidents
 
         return run_incidents(settings.state_path, as_json=args.json, limit=args.limit)
     if args.command == "ack":
-        answer = call_daemon(settings, "POST", f"/api/incidents/{quote(args.key, safe='')}/ack")
-        if answer is None:
-            return EXIT_UNHEALTHY
-        print(f"acknowledged {answer['key']}: {answer['next']}")
-        return EXIT_OK
+        return acknowledge(settings, args.key)
     if args.command == "check":
         canary = args.canary or settings.canary_interval_seconds > 0
         return asyncio.run(check(settings, as_json=args.json, canary=canary))
@@ -154,51 +148,12 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def check(settings: Settings, *, as_json: bool, canary: bool = False) -> int:
-    from watchdog.check import run_check
-    from watchdog.report import render_json, render_table
+    from watchdog.commands.check import run_check
+    from watchdog.commands.render import render_json, render_table
 
     results, findings = await run_check(settings, SystemClock(), canary=canary)
     print(render_json(results, findings) if as_json else render_table(results, findings))
     return EXIT_UNHEALTHY if findings else EXIT_OK
-
-
-def set_maintenance(settings: Settings, *, minutes: float | None) -> int:
-    """Ask the running daemon (at WATCHDOG_LISTEN) to start or end a maintenance silence."""
-    if minutes is None:
-        answer = call_daemon(settings, "DELETE", "/api/maintenance")
-    else:
-        answer = call_daemon(settings, "POST", "/api/maintenance", {"minutes": minutes})
-    if answer is None:
-        return EXIT_UNHEALTHY
-    until = answer["maintenance_until"]
-    print("maintenance ended" if until is None else f"recovery silenced until {iso(until)}")
-    return EXIT_OK
-
-
-def call_daemon(
-    settings: Settings, method: str, path: str, body: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """One admin request to the running daemon at WATCHDOG_LISTEN (with WATCHDOG_ADMIN_TOKEN when set);
-    its JSON answer, or None after printing why it failed."""
-    import httpx
-
-    host, port = settings.listen
-    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    url = f"http://{host}:{port}{path}"
-    headers = {"Authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
-    try:
-        response = httpx.request(method, url, json=body, headers=headers, timeout=5)
-    except httpx.HTTPError as exc:
-        print(f"evo-watchdog: no daemon answers at {url}: {type(exc).__name__}", file=sys.stderr)
-        return None
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {"error": f"HTTP {response.status_code}: {response.text[:200]}"}
-    if response.status_code != 200:
-        print(f"evo-watchdog: {answer.get('error', response.text)}", file=sys.stderr)
-        return None
-    return dict(answer)
 
 
 def _positive_int(text: str) -> int:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.unit.test_logrules import corpus
-from watchdog.classify_cmd import run_classify
+from watchdog.commands.classify import run_classify
 
 ROOT = Path(__file__).resolve().parents[2]
 LINES = (
