@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from watchdog.model import Finding
 from watchdog.recovery.problems import Level, Problem, problems_from, repair_targets
+from watchdog.signals.conversations import BROAD_STALL_CONTACTS
 
 PROBE, CANARY, CUSTOMERS, LOG = "probe", "canary", "customers", "log"
 SOURCES = {
@@ -44,7 +45,6 @@ STALLED = {"stalled_contact", "instance_stalled"}  # customers without an answer
 # Attribution's own kind, never a finding: several contacts unanswered at once, the customers' word on a
 # service suspicion that log lines raised.
 UNANSWERED = "customers_unanswered"
-BROAD_STALL_CONTACTS = 2
 # What a root cause is: the target the attribution names, which is the only one a restart may touch.
 SESSION, INSTANCE, EVOLUTION, DIFY, OUTSIDE = "session", "instance", "evolution", "dify", "outside"
 

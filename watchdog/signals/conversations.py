@@ -26,6 +26,9 @@ INBOUND_STOPPED = "inbound_stopped"
 SIGNAL_FINDING_KINDS = (STALLED_CONTACT, INSTANCE_STALLED, INBOUND_STOPPED)
 
 STALLED_CONTACTS_PER_INSTANCE = 3  # this many stalled contacts on one instance is the instance's problem
+# This many contacts unanswered at once, on any instances, is broad: a service, not each contact, may be at
+# fault (signals/diagnosis.py asks Dify; recovery/attribution.py grounds log-only suspicions on it).
+BROAD_STALL_CONTACTS = 2
 RECENT_TURNS = 50  # per instance, for /api/status
 STATUS_LIST_LIMIT = 20  # longest waits listed per instance in /api/status
 QUIET_FACTOR = 10  # an instance is quiet after this many of its usual gaps between inbound messages

@@ -19,9 +19,7 @@ from watchdog.clock import Clock
 from watchdog.health import assess
 from watchdog.model import Finding, ProbeResult
 from watchdog.probes.canary import DifyCanary
-from watchdog.signals.conversations import STALLED_CONTACT
-
-BROAD_STALL_CONTACTS = 2
+from watchdog.signals.conversations import BROAD_STALL_CONTACTS, STALLED_CONTACT
 
 
 def broad_stall(findings: Sequence[Finding]) -> bool:
