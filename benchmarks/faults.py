@@ -122,11 +122,11 @@ def side_by_side(judged_lines: dict[str, list[dict[str, Any]]]) -> list[dict[str
 def _cell(line: dict[str, Any]) -> str:
     verdict = "right" if line["as expected"] else "**wrong**"
     text = f"{line['first action']} ({verdict})"
-    if line["noticed_s"] is not None and line["first action"] != "none":
-        text += f" after {line['noticed_s']:g} s"
+    if line["noticed_s"] is not None and line["expected"] != NOTHING:
+        text += f", noticed after {line['noticed_s']:g} s"
     answered = line["answered again_s"]
     if isinstance(answered, float | int):
-        text += f"; answered again after {answered:g} s"
+        text += f"; customers answered again after {answered:g} s"
     elif answered == "not by the end":
         text += "; customers not answered again"
     extra = [f"{line[c]} {c}" for c in ("wrong target", "needless", "pages") if line[c]]
