@@ -31,6 +31,7 @@ from watchdog.demo.phases import CUSTOMER_PACE, FACTOR, FAST, NORMAL, WARMUP, Co
 from watchdog.demo.report import (
     Outcome,
     distinct,
+    heartbeat_legs,
     print_heartbeat,
     print_summary,
     print_turnaround,
@@ -167,7 +168,8 @@ async def _report(
     print_turnaround(turns, threshold)
     heartbeat = watchdog.board.heartbeat() if watchdog.board.heartbeat is not None else None
     if heartbeat is not None:
-        print_heartbeat(heartbeat)
+        heartbeat["legs_mean_seconds"] = heartbeat_legs(watchdog.registry)
+        print_heartbeat(heartbeat, heartbeat["legs_mean_seconds"])
     if json_path is not None:
         summary = summary_json(
             outcomes, backend=emulators.backend, fast=fast, restarts=emulators.restarts, turns=turns

@@ -131,7 +131,7 @@ DIFY_HANGS = Phase("Dify hangs", ("dify_down",), _dify_hangs, 3, "service:dify")
 # cannot revive a dead processor: the repair is the process restart (and the restarted emulator's customers
 # write again: morning). Patience: two heartbeat intervals (300 s each at the defaults) and a re-sent try.
 PROCESSOR_DIES = Phase(
-    "a quiet night, and the message processor dies",
+    "processor dies, quiet night",
     ("e2e_not_received",),
     _processor_dies_at_night,
     3,

@@ -152,14 +152,26 @@ def print_turnaround(view: dict[str, dict[str, float]], threshold: float) -> Non
         print(f"  {kind:<6} {int(v['replies']):>4} replies, {mean}, {over} over the threshold")
 
 
-def print_heartbeat(view: dict[str, Any]) -> None:
-    """The heartbeat's last counted try per bot instance and its legs, as the status page shows them."""
-    print(f"\nEnd-to-end heartbeat ({view['prober']} every {view['interval_seconds']:g}s), last counted try:")
+def heartbeat_legs(registry: CollectorRegistry) -> dict[str, dict[str, float]]:
+    """Per bot instance and leg over the whole demo, from watchdog_e2e_seconds: mean seconds."""
+    legs: dict[str, dict[str, float]] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == "watchdog_e2e_seconds_count" and sample.value:
+                instance, leg = sample.labels["instance"], sample.labels["leg"]
+                total = sample_total(registry, "watchdog_e2e_seconds_sum", instance=instance, leg=leg)
+                legs.setdefault(instance, {})[leg] = round(total / sample.value, 3)
+    return legs
+
+
+def print_heartbeat(view: dict[str, Any], legs: dict[str, dict[str, float]]) -> None:
+    """The heartbeat's last counted try per bot instance (as the status page shows it), and its legs'
+    means over every heartbeat that came back."""
+    print(f"\nEnd-to-end heartbeat ({view['prober']} every {view['interval_seconds']:g}s):")
     for name, entry in view["instances"].items():
-        legs = entry.get("legs", {})
-        shown = ", ".join(f"{leg} {seconds:.2f}s" for leg, seconds in legs.items()) or "no leg"
+        means = ", ".join(f"{leg} {seconds:.2f}s" for leg, seconds in legs.get(name, {}).items())
         result = entry.get("result", "none counted yet")
-        print(f"  {name:<8} {result}, try {entry.get('attempts', '-')}: {shown}")
+        print(f"  {name:<8} last try {result}; legs, mean of those that came back: {means or 'none'}")
 
 
 def summary_json(
