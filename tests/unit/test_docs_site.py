@@ -1,5 +1,5 @@
 """The documentation: the mkdocs site builds with --strict (every page in the nav, no broken link or
-anchor), the settings page and .env.example are what the generator makes of watchdog/config.py, and the
+anchor), the settings page and .env.example are what the generator makes of watchdog/config/table.py, and the
 README stays short, starts with the two commands and has no link that leads nowhere."""
 
 from __future__ import annotations
