@@ -67,11 +67,20 @@ def _names(raw: str) -> tuple[str, ...]:
     return items
 
 
-def _optional_name(raw: str) -> str:
-    names = _names(raw)
-    if len(names) > 1:
-        raise Invalid("one container name or id")
-    return names[0] if names else ""
+def _one_name(what: str) -> Parser:
+    """One name or none: `what` says which (a container, an instance)."""
+
+    def parse(raw: str) -> str:
+        names = _names(raw)
+        if len(names) > 1:
+            raise Invalid(what)
+        return names[0] if names else ""
+
+    return parse
+
+
+_optional_name = _one_name("one container name or id")
+_optional_instance = _one_name("one instance name (letters, digits, _ . - @ :)")
 
 
 def _ranged(convert: Callable[[str], float], what: str, low: float, high: float) -> Parser:
@@ -117,13 +126,6 @@ def _message(raw: str) -> str:
     if len(raw) > 1000 or any(ord(c) < 32 and c not in "\n\t" for c in raw):
         raise Invalid("text of at most 1000 characters without control characters")
     return raw
-
-
-def _optional_instance(raw: str) -> str:
-    names = _names(raw)
-    if len(names) > 1:
-        raise Invalid("one instance name (letters, digits, _ . - @ :)")
-    return names[0] if names else ""
 
 
 _PHONE = re.compile(r"^\+?(\d{8,15})$")
