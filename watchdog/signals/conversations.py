@@ -175,18 +175,18 @@ class ConversationMonitor:
         for turn in self.tracker.stalled():
             per_instance[turn.instance] += 1
             waited = now - turn.first_at
+            contact = turn.contact  # keyed hash: computed once
             findings.append(
                 Finding(
                     STALLED_CONTACT,
                     instance_target(turn.instance),
                     Severity.CRITICAL,
-                    f"contact {turn.contact}: no reply for {waited:.0f}s "
-                    f"({turn.kind}, {turn.messages} messages)",
+                    f"contact {contact}: no reply for {waited:.0f}s ({turn.kind}, {turn.messages} messages)",
                     {
-                        "contact": turn.contact,
+                        "contact": contact,
                         "kind": turn.kind,
                         "waiting_seconds": round(waited, 1),
-                        "integration": self.answering.of(turn.instance, turn.contact),
+                        "integration": self.answering.of(turn.instance, contact),
                     },
                     subject=turn.remote_jid,
                 )
