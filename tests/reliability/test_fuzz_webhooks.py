@@ -87,7 +87,11 @@ bodies = (
 path_events = (
     st.none()
     | st.sampled_from(["messages-upsert", "send-message", "connection-update"])
-    | st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_.ABCXYZ0123456789", min_size=1, max_size=40)
+    # "." and ".." are dot segments: the client resolves them before sending (RFC 3986 5.2.4), so the
+    # request would go to another path, not to the webhook with an odd event name
+    | st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_.ABCXYZ0123456789", min_size=1, max_size=40).filter(
+        lambda event: event not in (".", "..")
+    )
 )
 auths = st.sampled_from(["header", "query", "bearer", "none", "wrong"])
 deliveries = st.tuples(bodies, path_events, auths)
