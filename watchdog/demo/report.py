@@ -154,13 +154,17 @@ def print_turnaround(view: dict[str, dict[str, float]], threshold: float) -> Non
 
 def heartbeat_legs(registry: CollectorRegistry) -> dict[str, dict[str, float]]:
     """Per bot instance and leg over the whole demo, from watchdog_e2e_seconds: mean seconds."""
-    legs: dict[str, dict[str, float]] = {}
+    sums: dict[tuple[str, str], float] = {}
+    counts: dict[tuple[str, str], float] = {}
     for family in registry.collect():
         for sample in family.samples:
-            if sample.name == "watchdog_e2e_seconds_count" and sample.value:
-                instance, leg = sample.labels["instance"], sample.labels["leg"]
-                total = sample_total(registry, "watchdog_e2e_seconds_sum", instance=instance, leg=leg)
-                legs.setdefault(instance, {})[leg] = round(total / sample.value, 3)
+            if sample.name in ("watchdog_e2e_seconds_sum", "watchdog_e2e_seconds_count"):
+                into = sums if sample.name.endswith("_sum") else counts
+                into[(sample.labels["instance"], sample.labels["leg"])] = sample.value
+    legs: dict[str, dict[str, float]] = {}
+    for (instance, leg), count in counts.items():
+        if count:
+            legs.setdefault(instance, {})[leg] = round(sums.get((instance, leg), 0.0) / count, 3)
     return legs
 
 
