@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import uuid
 from pathlib import Path
@@ -40,6 +41,9 @@ DEFAULTS = {
     "fallbackId": "",
     "fallback": None,
 }
+# OpenAI refuses a second chatCompletion bot with the same model and maxTokens on one instance
+# (openai.controller.ts:145-165), so every body in this run draws its own maxTokens.
+_MAX_TOKENS = itertools.count(100)
 
 
 def _instance(target: EvolutionTarget) -> str:
@@ -60,9 +64,11 @@ def _body(target: EvolutionTarget, integ: Integration, instance: str) -> dict[st
             "POST", f"/openai/creds/{instance}", json={"name": unique, "apiKey": f"sk-{unique}"}
         )
         assert creds.status_code == 201, creds.text
-        tokens = 100 + int(unique, 16) % 900  # model and maxTokens together must be new on the instance
         body.update(
-            openaiCredsId=creds.json()["id"], botType="chatCompletion", model="gpt-4o", maxTokens=tokens
+            openaiCredsId=creds.json()["id"],
+            botType="chatCompletion",
+            model="gpt-4o",
+            maxTokens=next(_MAX_TOKENS),
         )
     elif integ.name == "n8n":
         body.update(webhookUrl=f"http://127.0.0.1:9/webhook/{unique}")
