@@ -60,10 +60,13 @@ def _runner(section: str) -> Callable[[Report, Path, Path, bool], None]:
         from benchmarks import scale
 
         def run_scale(report: Report, workdir: Path, out: Path, smoke: bool) -> None:
-            with scale.Emulator(workdir, 50 if smoke else 1000) as emulator:
+            count = 50 if smoke else 1000
+            with scale.Emulator(workdir, count) as emulator:
                 scale.run_probing(report, emulator, out, smoke=smoke)
                 scale.run_idle(report, workdir, emulator, smoke=smoke)
                 scale.run_ingest(report, workdir, emulator, out, smoke=smoke)
+            with scale.Emulator(workdir, count, integrations_off=()) as every_integration_on:
+                scale.run_probing(report, every_integration_on, out, smoke=smoke)
 
         return run_scale
     if section == "follow":

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ INGEST_RATE, INGEST_P99_MS, INGEST_RATIO = 5000.0, 25.0, 0.6
 PROBE_SECONDS = 2.0
 IDLE_MB, LOADED_MB = 60.0, 150.0
 MAX_PENDING = 100_000
+# A Dify user's Evolution: DIFY_ENABLED=true, the other integrations' *_ENABLED at upstream's default, false
+# (EvolutionBot has no switch). The probe cycle is also measured with all seven on.
+DIFY_USER_OFF = ("typebot", "openai", "flowise", "n8n", "evoai")
+FLOOD_ROUNDS_MAX = 8  # 15 s each; at the measured ~2,400 events/s the table turns over in ~3
 
 
 def instance_names(count: int) -> list[str]:
@@ -39,10 +44,13 @@ def instance_names(count: int) -> list[str]:
 class Emulator:
     """The Evolution emulator with many instances, as a child process."""
 
-    def __init__(self, workdir: Path, instances: int) -> None:
+    def __init__(
+        self, workdir: Path, instances: int, integrations_off: Sequence[str] = DIFY_USER_OFF
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.instances = instances
+        self.integrations_off = tuple(integrations_off)
         names = ",".join(instance_names(instances))
         self.child = Child(
             [
@@ -56,8 +64,10 @@ class Emulator:
                 EVOLUTION_KEY,
                 "--instances",
                 names,
+                "--integrations-off",
+                ",".join(self.integrations_off),
             ],
-            workdir / "scale-evolution.log",
+            workdir / f"scale-evolution-{self.port}.log",
         )
 
     def __enter__(self) -> Emulator:
@@ -115,26 +125,31 @@ def run_probing(report: Report, emulator: Emulator, out: Path, *, smoke: bool) -
     steady = run.times[1:]  # the first cycle probes everything; the daemon's cycles after it do not
     best, median = min(steady), statistics.median(steady)
     every = run.settings.slow_probe_every
+    judged = bool(emulator.integrations_off)  # the target is for a Dify user's Evolution; all-on is shown
     met = median <= PROBE_SECONDS
+    off = ", ".join(emulator.integrations_off)
     report.add(
         Figure(
             "4 probing",
-            f"one probe cycle over {emulator.instances:,} instances",
+            f"one probe cycle over {emulator.instances:,} instances"
+            + ("" if judged else ", all seven bot integrations on"),
             median,
             "s",
-            f"<= {PROBE_SECONDS:g} s" if not smoke else "",
-            met if not smoke else None,
+            f"<= {PROBE_SECONDS:g} s" if judged and not smoke else "",
+            met if judged and not smoke else None,
             f"median of the {len(steady)} cycles after the first (best {best:.2f} s); "
-            f"{run.results:,} probe results per cycle ({run.failed} failed); per cycle connectionState "
-            f"for every instance, Dify bots + webhook for 1 instance in {every} (WATCHDOG_SLOW_PROBE_EVERY "
-            f"default, staggered; the rest carried over): {statistics.median(run.requests[1:]):,.0f} "
-            f"requests; the first cycle probes all 3 per instance: {run.requests[0]:,} requests in "
+            f"{run.results:,} probe results per cycle ({run.failed} failed); "
+            + (f"Evolution with {off} off (upstream's default); " if judged else "every integration on; ")
+            + f"per cycle connectionState for every instance, each integration's bots + the webhook for "
+            f"1 instance in {every} (WATCHDOG_SLOW_PROBE_EVERY default, staggered; the rest carried "
+            f"over): {statistics.median(run.requests[1:]):,.0f} requests; the first cycle asks every "
+            f"integration: {run.requests[0]:,} requests in "
             f"{run.times[0]:.2f} s; at most {run.settings.probe_concurrency} connections "
             "(WATCHDOG_PROBE_CONCURRENCY default); emulator in its own process on loopback; CPU while "
             f"probing: prober {ours:.0f}%, emulator {theirs:.0f}% of one core",
         )
     )
-    if not met and not smoke:
+    if judged and not met and not smoke:
         from pyinstrument import Profiler
 
         profiler = Profiler(async_mode="enabled")
@@ -286,8 +301,12 @@ def run_ingest(report: Report, workdir: Path, emulator: Emulator, out: Path, *, 
             run = wrk(base + "/webhook/evolution", seconds, connections=connections, instances=instances)
         rows.append(_flood_row("ingest window", run, base, daemon.pid, sampler.peak))
         offset = run.requests + 1_000_000
-        # the flood: keep writing new customers until the table has been full for a whole round
-        for i in range(1 if smoke else 3):
+        # the flood: new customers until a whole table's worth has been evicted, then two rounds more,
+        # so flatness is judged over rounds where every pending turn is a flood turn (bounded)
+        for i in range(1 if smoke else FLOOD_ROUNDS_MAX):
+            turned = [r for r in rows if r["evictions"] >= MAX_PENDING]
+            if len(turned) >= 3:
+                break
             with RssSampler(daemon.pid) as sampler:
                 more = wrk(
                     base + "/webhook/evolution",
@@ -379,7 +398,8 @@ def run_ingest(report: Report, workdir: Path, emulator: Emulator, out: Path, *, 
             "flat (<= 10 MB), evictions counted",
             flat if not smoke else None,
             f"from the first round after a whole table's worth of evictions ({settled['round']}) to "
-            f"the last: {last['events'] - settled['events']:,} more new customers, pending stayed "
+            f"the last{'' if settled['evictions'] >= MAX_PENDING else ' (the table never turned over)'}: "
+            f"{last['events'] - settled['events']:,} more new customers, pending stayed "
             f"{last['pending']:,}, watchdog_pending_evictions_total {settled['evictions']:,} -> "
             f"{last['evictions']:,}",
         )

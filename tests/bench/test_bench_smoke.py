@@ -67,6 +67,7 @@ def test_smoke_suite_runs_every_section(tmp_path: Path, docker_engine: Any) -> N
         "bare Starlette + uvicorn endpoint throughput",
         "daemon CPU while following a container",
         "one probe cycle over 50 instances",
+        "one probe cycle over 50 instances, all seven bot integrations on",
     ):
         assert isinstance(figures[name], float) and figures[name] > 0, name
     tables = data["tables"]

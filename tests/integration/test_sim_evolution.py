@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import Receiver
+from watchdog.commands.cli import main
 from watchdog.serving import ThreadedServer
 from watchdog.sim.evolution import EvolutionSim
 from watchdog.sim.logfmt import SimLog
@@ -275,3 +277,15 @@ def test_restarted_process_keeps_database_rows_and_loses_memory(tmp_path: Path) 
         assert sim2.instances["loja"].token == token
         assert client2.get("/_sim/faults").json()["active"] == {}
         assert client2.get("/instance/connectionState/loja").json()["instance"]["state"] == "open"
+
+
+def test_integrations_off_answer_disabled_on_every_route_and_the_cli_refuses_evolutionbot() -> None:
+    with evolution(EvolutionOptions(instances=("loja",), integrations_off=("typebot",))) as (_, client, _log):
+        off = client.get("/typebot/find/loja")
+        on = client.get("/n8n/find/loja")
+    assert (off.status_code, off.json()["response"]["message"]) == (400, ["Typebot is disabled"])
+    assert (on.status_code, on.json()) == (200, [])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["sim", "evolution", "--port", "9", "--integrations-off", "typebot,evolutionBot"])
+    assert code == 2 and "--integrations-off 'evolutionBot': expected some of dify, evoai" in err.getvalue()

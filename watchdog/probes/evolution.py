@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from watchdog.integrations import BY_NAME, DIFY, Integration
 from watchdog.model import ProbeResult, contact_id, instance_target
 from watchdog.probes.base import SUBJECTS, Observation, ProbeRunner
 from watchdog.probes.cadence import SlowCadence
+from watchdog.probes.offhere import OffIntegrations
 from watchdog.probes.webhook import webhook_probe
 
 SESSIONS_DEADLINE_FACTOR = 4
@@ -51,6 +53,7 @@ class EvolutionProbes:
         self._dify_key = dify_api_key
         self.webhook_url = webhook_url
         self.cadence = SlowCadence(slow_every)
+        self.off_here = OffIntegrations()
         self.version_timeout = min(VERSION_TIMEOUT, runner.deadline)
         self._known: EvolutionInfo | None = None  # the last version read: it changes only with a restart
 
@@ -116,7 +119,12 @@ class EvolutionProbes:
 
     async def sessions(self, instance: str) -> ProbeResult:
         async def call() -> Observation:
-            read = await self.client.chatbots.read_instance(instance)
+            asked = self.off_here.to_read(self.runner.clock.monotonic())
+            read = await self.client.chatbots.read_instance(instance, asked)
+            now = self.runner.clock.monotonic()
+            self.off_here.learn(asked, read.off, now)
+            known_off = set(read.off) | set(self.off_here.skipped(now))
+            read = replace(read, off=tuple(i.name for i in self.off_here.integrations if i.name in known_off))
             summaries: list[dict[str, Any]] = []
             subjects: dict[str, str] = {}
             bots = [bot for name in read.bots for bot in read.bots[name]]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
+from watchdog.integrations import BY_NAME
 from watchdog.serving import serve
 from watchdog.sim.faults import FaultError
 
@@ -47,6 +48,12 @@ def add_sim_arguments(sim: argparse.ArgumentParser) -> None:
     evo.add_argument("--dify-key", default="app-sim", help="the Dify app key the bots use")
     evo.add_argument(
         "--bot-type", default="chatBot", choices=["chatBot", "textGenerator", "agent", "workflow"]
+    )
+    evo.add_argument(
+        "--integrations-off",
+        default="",
+        help="comma list of bot integrations whose *_ENABLED is false (upstream's default for all but "
+        "EvolutionBot)",
     )
     evo.add_argument("--debounce", type=float, default=1.0, help="bot debounceTime in seconds")
     evo.add_argument("--webhook-url", default="", help="global webhook URL (WEBHOOK_GLOBAL_URL)")
@@ -101,6 +108,7 @@ def _build(args: argparse.Namespace) -> Starlette:
             bare_instances=tuple(i.strip() for i in args.bare_instances.split(",") if i.strip()),
             numbers=tuple(_pair(item) for item in args.number),
             peers=tuple(args.peer),
+            integrations_off=_integrations_off(args.integrations_off),
         )
         return build_evolution(opts)[1]
     from watchdog.sim.runner import DifyOptions, build_dify
@@ -114,6 +122,15 @@ def _build(args: argparse.Namespace) -> Starlette:
             state_file=args.state_file,
         )
     )[1]
+
+
+def _integrations_off(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    can = sorted(name for name, integ in BY_NAME.items() if integ.enabled_by)
+    for name in names:
+        if name not in can:
+            raise ValueError(f"--integrations-off {name!r}: expected some of {', '.join(can)}")
+    return names
 
 
 def _pair(item: str) -> tuple[str, str]:

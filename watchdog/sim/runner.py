@@ -45,6 +45,7 @@ class EvolutionOptions:
     bare_instances: tuple[str, ...] = ()
     numbers: tuple[tuple[str, str], ...] = ()  # instance -> its WhatsApp number (default: 55119 and a count)
     peers: tuple[str, ...] = ()  # other emulators' URLs: a number not found here is delivered there
+    integrations_off: tuple[str, ...] = ()  # their *_ENABLED false: `<Label> is disabled` on each route
 
 
 # A bot as Evolution's manager creates it: every column filled (the `fetchSettings` defaults, with a
@@ -83,6 +84,7 @@ def build_evolution(opts: EvolutionOptions, *, log: SimLog | None = None) -> tup
         time_scale=opts.time_scale,
         peers=opts.peers,
     )
+    sim.disabled_integrations.update(opts.integrations_off)
     numbers = dict(opts.numbers)
     for name in opts.bare_instances:
         if name not in sim.instances:
