@@ -1,7 +1,7 @@
 """The end-to-end heartbeat's I/O: the prober instance writes to each bot's number through Evolution's
 `POST /message/sendText/{instance}` `{number, text}`, waits for the legs the webhooks bring (bookkeeping in
 signals/heartbeat.py), sends once more when that failed, and resets its own bot session afterwards (the
-L1 reset, `dify/changeStatus` delete, recovery/executors.py), so its conversation never grows.
+L1 reset, `{integration}/changeStatus` delete, recovery/executors.py), so its conversation never grows.
 
 The prober may live on another Evolution server (WATCHDOG_E2E_FROM_URL / _API_KEY). Its number is its
 `ownerJid` in `fetchInstances` (set when it was paired: whatsapp.baileys.service.ts:467).
