@@ -72,7 +72,8 @@ def test_image_goes_to_dify_as_base64_when_the_webhook_has_base64_on(receiver: R
         httpx.post(
             evolution.url + "/_sim/inbound", json={"instance": "loja", "remoteJid": ANA, "kind": "image"}
         )
-        posts = receiver.wait_for(lambda posts: any(p == "/v1/chat-messages" for p, _, _ in posts))
+        # the webhook and the Dify call leave side by side: wait for both
+        posts = receiver.wait_for(lambda posts: {"/v1/chat-messages", "/hook"} <= {p for p, _, _ in posts})
     call = next(body for path, _, body in posts if path == "/v1/chat-messages")
     upsert = next(body for path, _, body in posts if path == "/hook")
     assert call["query"].startswith("imageMessage|3EB0")  # no caption: the whole content

@@ -247,9 +247,24 @@ class CommandExecutor:
         command = self.commands.get(service, "")
         if not command:
             return Outcome.failed(f"no restart command configured for {service}")
-        process = await asyncio.create_subprocess_shell(
-            command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_shell(
+                command,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
         )
+        try:
+            # Cancelled inside the spawn, asyncio would kill the shell alone and wait on the pipe its
+            # children still hold; let the spawn finish, then end the whole group.
+            process = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError):
+                started = await spawn
+                _kill_group(started.pid)
+                await started.communicate()
+            raise
         try:
             output, _ = await asyncio.wait_for(process.communicate(), self.timeout)
         except TimeoutError:
