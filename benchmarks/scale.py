@@ -142,8 +142,8 @@ def run_probing(report: Report, emulator: Emulator, out: Path, *, smoke: bool) -
             + (f"Evolution with {off} off (upstream's default); " if judged else "every integration on; ")
             + f"per cycle connectionState for every instance, each integration's bots + the webhook for "
             f"1 instance in {every} (WATCHDOG_SLOW_PROBE_EVERY default, staggered; the rest carried "
-            f"over): {statistics.median(run.requests[1:]):,.0f} requests; the first cycle asks every "
-            f"integration: {run.requests[0]:,} requests in "
+            f"over): {statistics.median(run.requests[1:]):,.0f} requests; the first cycle probes every "
+            f"instance in full: {run.requests[0]:,} requests in "
             f"{run.times[0]:.2f} s; at most {run.settings.probe_concurrency} connections "
             "(WATCHDOG_PROBE_CONCURRENCY default); emulator in its own process on loopback; CPU while "
             f"probing: prober {ours:.0f}%, emulator {theirs:.0f}% of one core",
